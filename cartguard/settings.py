@@ -1,0 +1,110 @@
+"""One place for configuration: environment variables with safe defaults.
+
+Every process (Rasa's custom components, the action server, the web service, the CLI) reads
+its configuration through :func:`get_settings`, so a deployment changes behaviour by setting
+environment variables, never by editing code. All state lives below one data directory
+(``CARTGUARD_DATA_DIR``, default ``./var``) so that "what does this install hold about
+people" has a single answer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one Cartguard process."""
+
+    data_dir: Path
+    database_url: str
+    tracker_database_url: str
+    rasa_port: int
+    action_port: int
+    web_port: int
+    host: str
+    public_web_url: str
+    rasa_url: str
+    action_url: str
+    keys_file: Path
+    log_file: Path
+    behind_tls_proxy: bool
+    tls_cert: str | None
+    tls_key: str | None
+    redis_url: str | None
+    graph_api_url: str
+    fallback_threshold: float = 0.6
+    message_max_chars: int = 1000
+    retention_days: int = 90
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment (no caching; tests call this after monkeypatching)."""
+    data_dir = Path(os.environ.get("CARTGUARD_DATA_DIR", str(PROJECT_ROOT / "var"))).resolve()
+    rasa_port = _env_int("RASA_PORT", 5005)
+    action_port = _env_int("ACTION_PORT", 5055)
+    web_port = _env_int("WEB_PORT", 8080)
+    host = os.environ.get("CARTGUARD_HOST", "127.0.0.1")
+    return Settings(
+        data_dir=data_dir,
+        database_url=os.environ.get("CARTGUARD_DATABASE_URL", f"sqlite:///{data_dir / 'shop.db'}"),
+        tracker_database_url=os.environ.get(
+            "CARTGUARD_TRACKER_DATABASE_URL", f"sqlite:///{data_dir / 'tracker.db'}"
+        ),
+        rasa_port=rasa_port,
+        action_port=action_port,
+        web_port=web_port,
+        host=host,
+        public_web_url=os.environ.get(
+            "CARTGUARD_PUBLIC_WEB_URL", f"http://localhost:{web_port}"
+        ).rstrip("/"),
+        rasa_url=os.environ.get("CARTGUARD_RASA_URL", f"http://localhost:{rasa_port}").rstrip("/"),
+        action_url=os.environ.get(
+            "CARTGUARD_ACTION_URL", f"http://localhost:{action_port}/webhook"
+        ),
+        keys_file=Path(os.environ.get("CARTGUARD_KEYS_FILE", str(data_dir / "keys.json"))),
+        log_file=data_dir / "logs" / "cartguard.log",
+        behind_tls_proxy=_env_bool("CARTGUARD_BEHIND_TLS_PROXY", False),
+        tls_cert=os.environ.get("CARTGUARD_TLS_CERT") or None,
+        tls_key=os.environ.get("CARTGUARD_TLS_KEY") or None,
+        redis_url=os.environ.get("CARTGUARD_REDIS_URL") or None,
+        graph_api_url=os.environ.get(
+            "CARTGUARD_GRAPH_API_URL", "https://graph.facebook.com/v18.0"
+        ).rstrip("/"),
+        fallback_threshold=float(os.environ.get("CARTGUARD_FALLBACK_THRESHOLD", "0.6")),
+        message_max_chars=_env_int("CARTGUARD_MESSAGE_MAX_CHARS", 1000),
+        retention_days=_env_int("CARTGUARD_RETENTION_DAYS", 90),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; call ``get_settings.cache_clear()`` after changing the environment."""
+    return load_settings()
