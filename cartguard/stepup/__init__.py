@@ -1,1 +1,1 @@
-"""Step-up authentication: the sensitive-intent policy, TOTP enrolment and verification, sessions."""
+"""Step-up authentication: sensitive-intent policy, TOTP enrolment and verification, sessions."""
