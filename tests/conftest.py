@@ -40,7 +40,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture()
-def db_session(data_dir: Path):  # noqa: ANN201 - SQLAlchemy session
+def db_session(data_dir: Path):
     """A session on the seeded shop; changes are rolled back after the test."""
     from cartguard.shop.db import get_engine
 
@@ -56,3 +56,50 @@ def db_session(data_dir: Path):  # noqa: ANN201 - SQLAlchemy session
         session.close()
         transaction.rollback()
         connection.close()
+
+
+# --- dialogue fixtures (financial-demo style): build the tracker Rasa would send an action ---
+
+
+def build_tracker(
+    *,
+    sender_id: str = "conv-test",
+    intent: str = "greet",
+    text: str | None = "hello",
+    entities: list[dict] | None = None,
+    slots: dict | None = None,
+    metadata: dict | None = None,
+    input_channel: str = "socketio",
+    active_loop: str | None = None,
+    prior_events: list[dict] | None = None,
+):
+    """A rasa_sdk ``Tracker`` whose latest user message carries ``metadata`` (the login token)."""
+    from rasa_sdk import Tracker
+
+    parse_data = {
+        "intent": {"name": intent, "confidence": 0.99},
+        "entities": entities or [],
+        "text": text,
+    }
+    user_event = {
+        "event": "user",
+        "text": text,
+        "parse_data": parse_data,
+        "input_channel": input_channel,
+        "metadata": metadata or {},
+    }
+    return Tracker(
+        sender_id=sender_id,
+        slots=dict(slots or {}),
+        latest_message=parse_data,
+        events=[*(prior_events or []), user_event],
+        paused=False,
+        followup_action=None,
+        active_loop={"name": active_loop} if active_loop else {},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.fixture()
+def tracker_factory(data_dir: Path):
+    return build_tracker

@@ -6,6 +6,8 @@ same command cannot mint tokens for a production installation.
 
 from __future__ import annotations
 
+import shlex
+
 import typer
 from sqlalchemy import select
 
@@ -15,6 +17,8 @@ from cartguard.settings import get_settings
 from cartguard.shop.db import create_schema, session_scope
 from cartguard.shop.models import Customer, Order
 from cartguard.shop.seed import seed_shop
+from cartguard.stepup.enrolment import demo_secret, enroll_demo_customers
+from cartguard.webapp.auth import create_demo_logins
 
 
 def init_keys() -> None:
@@ -36,7 +40,30 @@ def seed(customers: int = typer.Option(5, help="how many demo customers")) -> No
     create_schema()
     with session_scope() as session:
         people = seed_shop(session, customers=customers)
-        typer.echo(f"demo shop ready: {len(people)} customers")
+        ids = [person.id for person in people]
+        enroll_demo_customers(session, ids)
+        create_demo_logins(session, ids)
+        typer.echo(f"demo shop ready: {len(people)} customers, authenticators enrolled, logins set")
+
+
+def demo_info() -> None:
+    """Print the demo logins and the first demo customer's TOTP secret (dev keys only)."""
+    if not load_keys().dev:
+        typer.echo("refused: demo credentials are shown only with generated dev keys", err=True)
+        raise typer.Exit(code=2)
+    with session_scope() as session:
+        people = session.execute(select(Customer).order_by(Customer.id).limit(3)).scalars().all()
+        logins = create_demo_logins(session, [person.id for person in people])
+        secret = demo_secret(session, people[0].id) if people else None
+    typer.echo(" Demo logins (e-mail / password):")
+    for email, password in logins.items():
+        typer.echo(f"   {email:<34} {password}")
+    if secret:
+        typer.echo(f" TOTP secret of {people[0].email}: {secret}")
+        typer.echo(
+            "   add it to an authenticator app, or run: "
+            f".venv/bin/cartguard totp-code {people[0].id}"
+        )
 
 
 def customers() -> None:
@@ -62,9 +89,28 @@ def login_token(
     typer.echo(issue_login_token(customer_id, ttl_seconds=ttl, keys=keys))
 
 
+def shell_env() -> None:
+    """Print ``export`` lines for the secrets Rasa's YAML files reference (for scripts/run.sh)."""
+    settings = get_settings()
+    keys = load_keys()
+    values = {
+        "CARTGUARD_DATA_DIR": str(settings.data_dir),
+        "CARTGUARD_ACTION_URL": settings.action_url,
+        "CARTGUARD_ACTION_TOKEN": keys.get("action_token"),
+        "CARTGUARD_RASA_JWT_SECRET": keys.get("rasa_jwt_secret"),
+        "CARTGUARD_MESSENGER_VERIFY_TOKEN": keys.get("messenger_verify_token"),
+        "CARTGUARD_MESSENGER_APP_SECRET": keys.get("messenger_app_secret"),
+        "CARTGUARD_MESSENGER_PAGE_TOKEN": keys.get("messenger_page_token"),
+    }
+    for name, value in values.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("init-keys")(init_keys)
     app.command("init-db")(init_db)
     app.command("seed")(seed)
     app.command("customers")(customers)
     app.command("login-token")(login_token)
+    app.command("shell-env")(shell_env)
+    app.command("demo-info")(demo_info)
