@@ -46,6 +46,11 @@ class Turn:
         return self.tracker.sender_id
 
     @property
+    def intent(self) -> str | None:
+        """The latest message's intent (as NLU or the HTTP API set it; no ranking needed)."""
+        return (self.tracker.latest_message.get("intent") or {}).get("name")
+
+    @property
     def channel(self) -> str | None:
         return self.tracker.get_latest_input_channel()
 

@@ -53,7 +53,7 @@ class ActionRecordConsent(CartguardAction):
     needs_customer = False
 
     def handle(self, turn: Turn) -> None:
-        agreed = turn.tracker.get_intent_of_latest_message() == "affirm"
+        agreed = turn.intent == "affirm"
         conversation_row(turn).transcript_consent = agreed
         turn.say(response="utter_consent_granted" if agreed else "utter_consent_declined")
         turn.events.append(SlotSet("awaiting", None))
@@ -105,7 +105,7 @@ class ActionConfirmPrivacyRequest(CartguardAction):
     def handle(self, turn: Turn) -> None:
         request = turn.slot("awaiting")
         turn.events.append(SlotSet("awaiting", None))
-        if turn.tracker.get_intent_of_latest_message() != "affirm":
+        if turn.intent != "affirm":
             turn.say("Okay, nothing was changed.")
             return
         service = StepUpService(turn.session)

@@ -34,7 +34,7 @@ class ActionStepUpGate(CartguardAction):
 
     def handle(self, turn: Turn) -> None:
         policy = get_policy()
-        intent = turn.tracker.get_intent_of_latest_message()
+        intent = turn.intent
         action = policy.sensitive_intents.get(intent or "")
         if action is None:  # a rule sent a non-sensitive intent here: nothing to guard
             refused(turn)
@@ -108,7 +108,7 @@ class ValidateStepUpForm(CartguardAction):
 
     def handle(self, turn: Turn) -> None:
         code = extract_code(turn.slot("otp_code"))
-        intent = turn.tracker.get_intent_of_latest_message()
+        intent = turn.intent
         if code is None:
             if intent in CANCEL_INTENTS:
                 turn.say(response="utter_stepup_cancelled")

@@ -111,12 +111,16 @@ def open_order() -> tuple[int, str]:
         return row.customer_id, row.id
 
 
-def test_sensitive_action_refuses_without_fresh_stepup_and_changes_nothing(tracker_factory, token_for):
+def test_sensitive_action_refuses_without_fresh_stepup_and_changes_nothing(
+    tracker_factory, token_for
+):
     from actions.orders import ActionCancelOrder
 
     customer_id, order_id = open_order()
     tracker = tracker_factory(
-        sender_id="conv-no-stepup", intent="cancel_order", slots={"order_id": order_id},
+        sender_id="conv-no-stepup",
+        intent="cancel_order",
+        slots={"order_id": order_id},
         metadata=token_for(customer_id),
     )
     messages, _ = run_action(ActionCancelOrder(), tracker)

@@ -1,0 +1,76 @@
+"""Redaction at the channel edge: what Rasa receives instead of what the shopper typed.
+
+Policy per label:
+
+* CREDIT_CARD -> mask (``424242******4242``); the number itself is never stored.
+* OTP_CODE, EMAIL_ADDRESS, PHONE_NUMBER, IBAN_CODE, PERSON, STREET_ADDRESS -> vault tokens,
+  which only the action server can resolve (it needs the code to verify it, the address to
+  change it).
+* US_SSN, PASSWORD, IP_ADDRESS, CVV -> ``<LABEL>`` placeholders; nothing keeps them.
+
+If the vault cannot be reached the value becomes a placeholder instead (fail closed: the
+shopper repeats it later, but it never reaches the transcript in clear).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cartguard.pii.analyzer import detect
+from cartguard.pii.anonymizer import apply, placeholder
+from cartguard.pii.spans import Span
+from cartguard.pii.validators import card_mask
+
+log = logging.getLogger(__name__)
+
+TOKENIZED = frozenset(
+    {"OTP_CODE", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "PERSON", "STREET_ADDRESS"}
+)
+SECRETS = frozenset({"PASSWORD", "US_SSN"})
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    """Text safe to hand to Rasa, and what was found in it."""
+
+    text: str
+    labels: frozenset[str]
+    card_typed: bool  # a card number was typed: tell the shopper to use the secure form
+    secret_typed: bool  # a password or SSN was typed: tell the shopper never to do that
+
+
+def protect_incoming(
+    text: str,
+    *,
+    customer_id: int | None = None,
+    conversation_id: str | None = None,
+    expect: Iterable[str] = (),
+) -> EdgeResult:
+    """Replace personal data in an incoming message before Rasa (and its logs) see it."""
+    spans = detect(text, expect)
+    if not spans:
+        return EdgeResult(text, frozenset(), False, False)
+
+    def replace(span: Span, value: str) -> str:
+        if span.label == "CREDIT_CARD":
+            return card_mask(value)
+        if span.label in TOKENIZED:
+            try:
+                from cartguard.vault import get_vault
+
+                return get_vault().tokenize(
+                    value, span.label, customer_id=customer_id, conversation_id=conversation_id
+                )
+            except Exception as exc:  # any vault failure must fail closed
+                log.error("vault unavailable, %s replaced by a placeholder: %s", span.label, exc)
+        return placeholder(span.label)
+
+    labels = frozenset(s.label for s in spans)
+    return EdgeResult(
+        text=apply(text, spans, replace),
+        labels=labels,
+        card_typed="CREDIT_CARD" in labels,
+        secret_typed=bool(labels & SECRETS),
+    )
