@@ -7,7 +7,6 @@ have passed since the gate.
 
 from __future__ import annotations
 
-from cartguard.vault import get_vault
 from rasa_sdk.events import Restarted, SlotSet
 
 from actions.base import CartguardAction, Turn, button, link_button
@@ -16,6 +15,7 @@ from cartguard.links import issue_link
 from cartguard.privacy import erase_customer
 from cartguard.shop.models import ConversationOwner
 from cartguard.stepup.service import StepUpService, StepUpStatus
+from cartguard.vault import get_vault
 
 YES_NO = [button("Yes", "/affirm"), button("No", "/deny")]
 

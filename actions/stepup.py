@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from cartguard.vault import TOKEN_RE
 from rasa_sdk.events import SlotSet
 
 from actions.base import CartguardAction, Turn, link_button
@@ -19,6 +18,7 @@ from cartguard.links import issue_link
 from cartguard.maintenance import is_enabled as is_maintenance
 from cartguard.stepup.policy import get_policy
 from cartguard.stepup.service import GENERIC_FAILURE_MESSAGE, StepUpService, StepUpStatus
+from cartguard.vault import TOKEN_RE
 
 RAW_CODE_RE = re.compile(r"(?<![\w-])\d{6}(?![\w-])")
 CANCEL_INTENTS = {"deny", "goodbye", "out_of_scope", "contact_human_agent"}

@@ -58,6 +58,25 @@ class Settings:
     fallback_threshold: float = 0.6
     message_max_chars: int = 1000
     retention_days: int = 90
+    web_session_hours: int = 8  # how long a shop login lasts in the web service
+    outbox_retry_seconds: int = 5  # how often undelivered form results are re-sent to Rasa
+    rate_sender_burst: int = 8  # messages one conversation may send at once (token bucket)
+    rate_sender_per_minute: int = 30  # sustained messages per minute per conversation
+    rate_ip_burst: int = 40  # requests one client address may make at once
+    rate_ip_per_minute: int = 120  # sustained requests per minute per client address
+    # --- monitoring (cartguard/monitoring): anomaly thresholds, all per window -------------
+    anomaly_window_seconds: int = 600  # the sliding window of the burst rules
+    anomaly_scan_seconds: int = 60  # how often the web service runs the rules
+    anomaly_stuffing_customers: int = 5  # distinct customers failing step-up from one address
+    anomaly_lockouts: int = 3  # lockouts of one customer within anomaly_lockout_hours
+    anomaly_lockout_hours: int = 24
+    anomaly_cards_per_conversation: int = 3  # card numbers typed in one conversation
+    anomaly_cards_total: int = 20  # card numbers typed in the whole shop
+    anomaly_bad_tokens_per_ip: int = 20  # invalid login tokens presented by one address
+    anomaly_forged_sessions_per_ip: int = 20  # forged or unknown session ids from one address
+    anomaly_bad_signatures_per_ip: int = 10  # Messenger webhooks with a bad signature
+    anomaly_staff_exports: int = 10  # customers one staff account exports per hour
+    metrics_token: str | None = None  # bearer token for /metrics; unset = loopback only
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -101,6 +120,24 @@ def load_settings() -> Settings:
         fallback_threshold=float(os.environ.get("CARTGUARD_FALLBACK_THRESHOLD", "0.6")),
         message_max_chars=_env_int("CARTGUARD_MESSAGE_MAX_CHARS", 1000),
         retention_days=_env_int("CARTGUARD_RETENTION_DAYS", 90),
+        web_session_hours=_env_int("CARTGUARD_WEB_SESSION_HOURS", 8),
+        outbox_retry_seconds=_env_int("CARTGUARD_OUTBOX_RETRY_SECONDS", 5),
+        rate_sender_burst=_env_int("CARTGUARD_RATE_SENDER_BURST", 8),
+        rate_sender_per_minute=_env_int("CARTGUARD_RATE_SENDER_PER_MINUTE", 30),
+        rate_ip_burst=_env_int("CARTGUARD_RATE_IP_BURST", 40),
+        rate_ip_per_minute=_env_int("CARTGUARD_RATE_IP_PER_MINUTE", 120),
+        anomaly_window_seconds=_env_int("CARTGUARD_ANOMALY_WINDOW_SECONDS", 600),
+        anomaly_scan_seconds=_env_int("CARTGUARD_ANOMALY_SCAN_SECONDS", 60),
+        anomaly_stuffing_customers=_env_int("CARTGUARD_ANOMALY_STUFFING_CUSTOMERS", 5),
+        anomaly_lockouts=_env_int("CARTGUARD_ANOMALY_LOCKOUTS", 3),
+        anomaly_lockout_hours=_env_int("CARTGUARD_ANOMALY_LOCKOUT_HOURS", 24),
+        anomaly_cards_per_conversation=_env_int("CARTGUARD_ANOMALY_CARDS_PER_CONVERSATION", 3),
+        anomaly_cards_total=_env_int("CARTGUARD_ANOMALY_CARDS_TOTAL", 20),
+        anomaly_bad_tokens_per_ip=_env_int("CARTGUARD_ANOMALY_BAD_TOKENS_PER_IP", 20),
+        anomaly_forged_sessions_per_ip=_env_int("CARTGUARD_ANOMALY_FORGED_SESSIONS_PER_IP", 20),
+        anomaly_bad_signatures_per_ip=_env_int("CARTGUARD_ANOMALY_BAD_SIGNATURES_PER_IP", 10),
+        anomaly_staff_exports=_env_int("CARTGUARD_ANOMALY_STAFF_EXPORTS", 10),
+        metrics_token=os.environ.get("CARTGUARD_METRICS_TOKEN") or None,
     )
 
 

@@ -10,12 +10,13 @@ from cartguard.shop.models.support import SupportTicket
 from cartguard.shop.models.conversations import ConversationOwner
 from cartguard.shop.models.ops import OpsFlag
 from cartguard.shop.models.audit import AuditEntry
-from cartguard.shop.models.staff import StaffAccount
+from cartguard.shop.models.staff import StaffAccount as StaffAccount
 from cartguard.shop.models.stepup import StepUpEnrolment, StepUpSession
 from cartguard.shop.models.links import SecureLink
 from cartguard.shop.models.web import OutboxNotification, WebLogin, WebSession  # noqa: F401
 from cartguard.shop.models.channels import WebchatSession  # noqa: F401 - and its siblings
 from cartguard.shop.models.vault import VaultEntry  # noqa: F401 - cartguard.vault
+from cartguard.shop.models.security import SecurityEvent  # noqa: F401 - and its siblings
 
 __all__ = [
     "AuditEntry",
