@@ -66,7 +66,7 @@ class ActionForgetConversation(CartguardAction):
     needs_customer = False
 
     def handle(self, turn: Turn) -> None:
-        get_vault().forget_conversation(turn.conversation_id)
+        get_vault().forget_conversation(turn.conversation_id, session=turn.session)
         StepUpService(turn.session).end(turn.conversation_id)
         turn.say(response="utter_forgot_conversation")
         # The marker slot tells the PII-stripping tracker store to delete what it holds for this

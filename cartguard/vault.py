@@ -26,7 +26,8 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache
 
@@ -34,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from cartguard.keys import load_keys, write_key_file
 from cartguard.pii.tokens import TOKEN_RE
@@ -183,8 +185,14 @@ class Vault:
         customer_id: int | None = None,
         conversation_id: str | None = None,
         ttl_seconds: int | None = None,
+        session: Session | None = None,
     ) -> str:
-        """Store ``value`` encrypted and return a fresh random token that stands for it."""
+        """Store ``value`` encrypted and return a fresh random token that stands for it.
+
+        Pass the caller's ``session`` when it already writes to the same database: the entry
+        then commits (or rolls back) with the caller's work, and on SQLite a second writer
+        connection cannot deadlock against the caller's open transaction.
+        """
         if not isinstance(label, str) or not label.replace("_", "").isalnum():
             raise VaultError("a vault label is an upper-case name such as EMAIL_ADDRESS")
         label = label.upper()
@@ -206,8 +214,8 @@ class Vault:
         token_hash = _hash_token(token)
         kid, blob = self._seal(value.encode(), _aad(label, token_hash))
         now = utcnow()
-        with session_scope(self.engine) as session:
-            session.add(
+        with self._scope(session) as db:
+            db.add(
                 VaultEntry(
                     token_hash=token_hash,
                     label=label,
@@ -221,7 +229,7 @@ class Vault:
             )
         return token
 
-    def detokenize(self, token: str) -> str | None:
+    def detokenize(self, token: str, *, session: Session | None = None) -> str | None:
         """The value behind ``token``; ``None`` for unknown, expired, tampered or garbage input.
 
         For the action server only: nothing that writes transcripts or logs calls this.
@@ -229,8 +237,8 @@ class Vault:
         if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
             return None
         token_hash = _hash_token(token)
-        with session_scope(self.engine) as session:
-            entry = session.execute(
+        with self._scope(session) as db:
+            entry = db.execute(
                 select(VaultEntry).where(VaultEntry.token_hash == token_hash)
             ).scalar_one_or_none()
             if entry is None:
@@ -323,22 +331,32 @@ class Vault:
         self._ring.reload()
         return new_kid
 
-    def forget_customer(self, customer_id: int) -> int:
+    def forget_customer(self, customer_id: int, *, session: Session | None = None) -> int:
         """Delete every entry of a customer (erasure requests); returns how many."""
-        return self._delete(VaultEntry.customer_id == customer_id)
+        return self._delete(VaultEntry.customer_id == customer_id, session)
 
-    def forget_conversation(self, conversation_id: str) -> int:
+    def forget_conversation(self, conversation_id: str, *, session: Session | None = None) -> int:
         """Delete every entry created in a conversation; returns how many."""
-        return self._delete(VaultEntry.conversation_id == conversation_id)
+        return self._delete(VaultEntry.conversation_id == conversation_id, session)
 
     def purge_expired(self) -> int:
         """Delete expired entries (run by the retention job); returns how many."""
         return self._delete(VaultEntry.expires_at <= utcnow())
 
-    def _delete(self, condition) -> int:  # noqa: ANN001 - SQLAlchemy expression
-        with session_scope(self.engine) as session:
-            result = session.execute(delete(VaultEntry).where(condition))
+    def _delete(self, condition, session: Session | None = None) -> int:  # noqa: ANN001
+        with self._scope(session) as db:
+            result = db.execute(delete(VaultEntry).where(condition))
             return int(result.rowcount or 0)
+
+    @contextmanager
+    def _scope(self, session: Session | None) -> Iterator[Session]:
+        """The caller's session (its transaction decides) or a transaction of our own."""
+        if session is not None:
+            yield session
+            session.flush()
+            return
+        with session_scope(self.engine) as own:
+            yield own
 
     @property
     def key_ids(self) -> list[str]:

@@ -1,0 +1,429 @@
+"""The webchat channel: Rasa's socket.io channel with server-issued, owner-bound sessions.
+
+Configured in ``credentials.yml`` as ``cartguard.channels.webchat.SecureSocketIOInput`` with
+the rasa-webchat settings (``session_persistence: true``, ``metadata_key: customData``). The
+widget protocol is unchanged (``session_request`` -> ``session_confirm``, ``user_uttered``,
+``bot_uttered``); what changes is who decides:
+
+* **Session ids** are tickets we sign (:mod:`.sessions`). A client that presents a made-up,
+  forged, erased or unknown id gets a fresh, empty session; the widget then clears its window.
+* **Owner.** A fresh session is claimed by its first accepted message: by the customer whose
+  login token (``customData.auth_token``) that message carries, or by "anonymous". The token is
+  verified on *every* message, and a message whose identity differs from the conversation's
+  owner is never forwarded: its socket is moved to a fresh session and told why.
+* **Replies** go to a room named after the conversation. A socket joins it only once it has
+  proven its right to speak there (a matching login token; for anonymous conversations the
+  ticket itself). Merely presenting a ticket for a customer's conversation, as a page reload
+  does, binds the socket without letting it hear anything until its first message proves
+  the owner. An anonymous conversation is held by one live socket at a time: a second socket
+  presenting the same ticket while the first is connected gets a fresh session.
+* **Metadata.** Client metadata is dropped; Rasa receives only ``auth_token`` (when it verified)
+  and ``pii_removed`` (what edge redaction took out).
+* **Limits and redaction** (:mod:`.guard`, :mod:`.edge`) run before Rasa sees the text.
+
+State about live sockets is kept in this process: socket.io needs sticky sessions anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import rasa.core.channels.channel
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from cartguard.channels import replies
+from cartguard.channels.conversations import (
+    SessionState,
+    claim_webchat_session,
+    load_webchat_session,
+    register_webchat_session,
+    run_in_db,
+    touch,
+)
+from cartguard.channels.edge import EdgeUnavailable, protect
+from cartguard.channels.edge import warm_up as edge_warm_up
+from cartguard.channels.guard import MessageGuard, client_ip
+from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
+from cartguard.identity import verify_login_token
+from cartguard.keys import load_keys
+from cartguard.monitoring import metrics, signals
+
+logger = logging.getLogger(__name__)
+
+AUTH_TOKEN = "auth_token"  # noqa: S105 - a metadata key name
+PII_REMOVED = "pii_removed"
+_TOUCH_EVERY_SECONDS = 60.0
+
+
+class SecureSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output, except that a response can never choose its own room."""
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        payload = json_message.get("data", json_message)
+        if isinstance(payload, dict):
+            payload = {k: v for k, v in payload.items() if k not in {"room", "to", "skip_sid"}}
+        await self._send_message(recipient_id, payload)
+
+
+@dataclass
+class _Socket:
+    """What we know about one connected socket."""
+
+    ip: str | None
+    ticket: Ticket | None = None
+    proven: bool = False  # in the conversation's room, identity matched
+    customer_id: int | None = None  # identity it proved (None = anonymous)
+    touched_at: float = 0.0
+    #: one event at a time per socket: messages reach Rasa in the order they were typed, and
+    #: a claim cannot race another event of the same socket
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+async def _maybe_await(result: object) -> None:
+    """python-socketio 5.9 returns None from enter_room; >= 5.10 returns a coroutine."""
+    if inspect.isawaitable(result):
+        await result
+
+
+class SecureSocketIOInput(SocketIOInput):
+    """socket.io input channel (name ``socketio``) with signed, owner-bound sessions."""
+
+    def __init__(
+        self,
+        user_message_evt: str = "user_uttered",
+        bot_message_evt: str = "bot_uttered",
+        namespace: str | None = None,
+        session_persistence: bool = True,
+        socketio_path: str | None = "/socket.io",
+        jwt_key: str | None = None,
+        jwt_method: str | None = "HS256",
+        metadata_key: str | None = "metadata",
+        guard: MessageGuard | None = None,
+    ) -> None:
+        # session_persistence is accepted for credentials.yml compatibility; sessions always
+        # persist here, because the server (not the socket id) defines the conversation.
+        super().__init__(
+            user_message_evt,
+            bot_message_evt,
+            namespace,
+            True,
+            socketio_path,
+            jwt_key,
+            jwt_method,
+            metadata_key,
+        )
+        self._guard = guard
+        self._sockets: dict[str, _Socket] = {}
+        self._holders: dict[str, set[str]] = {}  # conversation id -> proven socket ids
+        self._session_key: bytes | None = None
+
+    @property
+    def guard(self) -> MessageGuard:
+        if self._guard is None:
+            self._guard = MessageGuard()
+        return self._guard
+
+    @property
+    def session_key(self) -> bytes:
+        if self._session_key is None:
+            self._session_key = load_keys().raw("session_key")
+        return self._session_key
+
+    def get_output_channel(self) -> OutputChannel | None:
+        if self.sio is None:
+            return super().get_output_channel()  # warns like Rasa does
+        return SecureSocketIOOutput(self.sio, self.bot_message_evt)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _token_of(self, data: dict[str, Any]) -> object:
+        """The login token a client sent in its metadata (unverified), or None."""
+        metadata = data.get(self.metadata_key or "metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return None
+        if not isinstance(metadata, dict):
+            return None
+        return metadata.get(AUTH_TOKEN)
+
+    async def _say(self, sid: str, text: str) -> None:
+        """A channel reply to one socket only (never to a conversation's room)."""
+        assert self.sio is not None
+        await self.sio.emit(self.bot_message_evt, {"text": text}, room=sid)
+
+    async def _leave_current(self, sid: str, sock: _Socket) -> None:
+        if sock.ticket and sock.proven:
+            conversation_id = sock.ticket.conversation_id
+            await _maybe_await(self.sio.leave_room(sid, conversation_id))  # type: ignore[union-attr]
+            holders = self._holders.get(conversation_id, set())
+            holders.discard(sid)
+            if not holders:
+                self._holders.pop(conversation_id, None)
+        sock.ticket, sock.proven, sock.customer_id = None, False, None
+
+    async def _prove(self, sid: str, sock: _Socket, customer_id: int | None) -> None:
+        """The socket may now hear its conversation: join the room."""
+        assert sock.ticket is not None
+        conversation_id = sock.ticket.conversation_id
+        await _maybe_await(self.sio.enter_room(sid, conversation_id))  # type: ignore[union-attr]
+        self._holders.setdefault(conversation_id, set()).add(sid)
+        sock.proven, sock.customer_id = True, customer_id
+
+    async def _fresh_session(self, sid: str, sock: _Socket) -> Ticket:
+        """Issue, record and bind a new, unclaimed session to this socket."""
+        await self._leave_current(sid, sock)
+        ticket = issue_ticket(self.session_key)
+        await run_in_db(register_webchat_session, ticket.conversation_id)
+        sock.ticket = ticket
+        return ticket
+
+    async def _confirm(self, sid: str, ticket: Ticket) -> None:
+        assert self.sio is not None
+        await self.sio.emit("session_confirm", ticket.value, room=sid)
+
+    async def _move_to_fresh_session(self, sid: str, sock: _Socket, why: str) -> None:
+        ticket = await self._fresh_session(sid, sock)
+        await self._confirm(sid, ticket)
+        await self._say(sid, why)
+
+    # ----------------------------------------------------------------- events
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict | None) -> bool:
+        if self.jwt_key:
+            token = auth.get("token") if isinstance(auth, dict) else None
+            payload = (
+                rasa.core.channels.channel.decode_bearer_token(
+                    token, self.jwt_key, self.jwt_algorithm
+                )
+                if token
+                else None
+            )
+            if not payload:
+                return False
+        request = environ.get("sanic.request")
+        ip = client_ip(request) if request is not None else environ.get("REMOTE_ADDR")
+        if await self.guard.check_ip("socketio", ip):
+            logger.info("webchat: connection refused, too many requests from one address")
+            return False
+        self._sockets[sid] = _Socket(ip=ip)
+        return True
+
+    async def on_disconnect(self, sid: str) -> None:
+        sock = self._sockets.pop(sid, None)
+        if sock is not None:
+            await self._leave_current(sid, sock)
+
+    async def on_session_request(self, sid: str, data: Any) -> None:
+        sock = self._sockets.setdefault(sid, _Socket(ip=None))
+        async with sock.lock:
+            await self._session_request(sid, sock, data if isinstance(data, dict) else {})
+
+    async def _session_request(self, sid: str, sock: _Socket, data: dict[str, Any]) -> None:
+        try:
+            refusal = await self.guard.check_ip("socketio", sock.ip)
+            if refusal:
+                await self._say(sid, refusal.reply)
+                return
+            ticket, state = await self._resume(sid, data)
+            if ticket is None or state is None:
+                ticket = await self._fresh_session(sid, sock)
+                await self._confirm(sid, ticket)
+                return
+            await self._leave_current(sid, sock)
+            sock.ticket = ticket
+            requester = verify_login_token(self._token_of(data))
+            if state.claimed and (
+                state.customer_id is None or state.belongs_to(requester)
+            ):  # anonymous: the ticket is the credential; customer: the token proved it
+                await self._prove(sid, sock, state.customer_id)
+            await self._confirm(sid, ticket)
+        except Exception:
+            logger.exception("webchat: session request failed")
+            await self._say(sid, replies.UNAVAILABLE)
+
+    async def _resume(
+        self, sid: str, data: dict[str, Any]
+    ) -> tuple[Ticket | None, SessionState | None]:
+        """The presented session if this socket may continue it, else (None, None)."""
+        ticket = verify_ticket(self.session_key, data.get("session_id"))
+        if ticket is None:
+            if data.get("session_id"):
+                self._note_auth_failure(sid, "forged_session")
+            return None, None
+        state = await run_in_db(load_webchat_session, ticket.conversation_id)
+        if state is None:
+            self._note_auth_failure(sid, "forged_session")  # revoked, erased or never ours
+            return None, None
+        token = self._token_of(data)
+        if state.claimed and token is not None and not state.belongs_to(verify_login_token(token)):
+            return None, None  # the client told us who it is, and it is someone else
+        other_holders = self._holders.get(ticket.conversation_id, set()) - {sid}
+        if state.claimed and state.customer_id is None and other_holders:
+            return None, None  # anonymous and held by another live socket: this is a copy
+        return ticket, state
+
+    async def on_user_message(
+        self, sid: str, data: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        sock = self._sockets.get(sid)
+        if sock is None:
+            return
+        async with sock.lock:
+            await self._user_message(sid, sock, data, on_new_message)
+
+    async def _user_message(
+        self,
+        sid: str,
+        sock: _Socket,
+        data: Any,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        try:
+            if await self._refused_early(sid, sock, data):
+                return
+            assert sock.ticket is not None
+            token = self._token_of(data)
+            customer_id = verify_login_token(token)
+            if token and customer_id is None:
+                self._note_auth_failure(sid, "invalid_token")
+            if not await self._may_speak(sid, sock, customer_id):
+                return
+            conversation_id = sock.ticket.conversation_id
+            refusal = await self.guard.check_message("socketio", conversation_id, data["message"])
+            if refusal:
+                await self._say(sid, refusal.reply)
+                return
+            try:
+                safe = await protect(
+                    data["message"], customer_id=customer_id, conversation_id=conversation_id
+                )
+            except EdgeUnavailable:
+                await self._say(sid, replies.UNAVAILABLE)
+                return
+            metadata: dict[str, Any] = {}
+            if customer_id is not None:
+                metadata[AUTH_TOKEN] = token
+            if safe.pii_removed:
+                metadata[PII_REMOVED] = list(safe.pii_removed)
+            await self._touch(sock)
+            message = UserMessage(
+                safe.text,
+                SecureSocketIOOutput(self.sio, self.bot_message_evt),
+                conversation_id,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
+        except Exception:
+            logger.exception("webchat: could not accept a message")
+            await self._say(sid, replies.UNAVAILABLE)
+            return
+        tip = replies.security_tip(message.metadata.get(PII_REMOVED))
+        if tip is not None:  # why the text was changed, and how to stay safe
+            await self._tip(sid, *tip)
+        metrics.record_message(self.name())
+        await on_new_message(message)
+
+    async def _tip(self, sid: str, text: str, buttons: list[dict[str, str]]) -> None:
+        """A security tip to this socket, in the widget's button format (quick replies)."""
+        assert self.sio is not None
+        quick = [{"content_type": "text", **button} for button in buttons]
+        await self.sio.emit(self.bot_message_evt, {"text": text, "quick_replies": quick}, room=sid)
+
+    def _note_auth_failure(self, sid: str, kind: str) -> None:
+        """Count a forged session id or invalid login token for the anomaly rules."""
+        sock = self._sockets.get(sid)
+        metrics.record_auth_failure(self.name(), kind)
+        signal = signals.FORGED_SESSION if kind == "forged_session" else signals.INVALID_TOKEN
+        signals.note(signal, ip=sock.ip if sock else None)
+
+    async def _refused_early(self, sid: str, sock: _Socket, data: Any) -> bool:
+        """Cheap checks before any database work; True when the message was answered."""
+        refusal = await self.guard.check_ip("socketio", sock.ip)
+        if refusal:
+            await self._say(sid, refusal.reply)
+            return True
+        if sock.ticket is None:
+            await self._say(sid, replies.NO_SESSION)
+            return True
+        if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+            await self._say(sid, replies.UNSUPPORTED_CONTENT)
+            return True
+        claimed_session = data.get("session_id")
+        if claimed_session is not None and claimed_session != sock.ticket.value:
+            # The socket names a session other than the one it was confirmed into.
+            await self._say(sid, replies.NO_SESSION)
+            return True
+        return False
+
+    async def _may_speak(self, sid: str, sock: _Socket, customer_id: int | None) -> bool:
+        """Check (and on first use, establish) that ``customer_id`` owns the conversation."""
+        assert sock.ticket is not None
+        if sock.proven and sock.customer_id == customer_id:
+            return True
+        conversation_id = sock.ticket.conversation_id
+        state = await run_in_db(load_webchat_session, conversation_id)
+        if state is not None and not state.claimed:
+            state = await run_in_db(claim_webchat_session, conversation_id, customer_id)
+        if state is None:
+            await self._move_to_fresh_session(sid, sock, replies.NEW_CONVERSATION)
+            return False
+        if state.belongs_to(customer_id):
+            if not sock.proven:
+                await self._prove(sid, sock, customer_id)
+            return True
+        if state.customer_id is None:
+            why = replies.NEW_CONVERSATION_SIGNED_IN
+        elif customer_id is None:
+            why = replies.NEW_CONVERSATION_SIGNED_OUT
+        else:
+            why = replies.NEW_CONVERSATION_OTHER_ACCOUNT
+        logger.info("webchat: message refused, sender does not own the conversation")
+        await self._move_to_fresh_session(sid, sock, why)
+        return False
+
+    async def _touch(self, sock: _Socket) -> None:
+        now = time.monotonic()
+        if sock.ticket and now - sock.touched_at >= _TOUCH_EVERY_SECONDS:
+            sock.touched_at = now
+            await run_in_db(touch, sock.ticket.conversation_id)
+
+    # ----------------------------------------------------------------- wiring
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        # Same server options as Rasa's channel (CORS is left to Rasa's --cors).
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        edge_warm_up()
+        webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        metrics.add_metrics_route(webhook)  # the Rasa process's metrics (monitoring)
+        namespace = self.namespace
+        sio.on("connect", self.on_connect, namespace=namespace)
+        sio.on("disconnect", self.on_disconnect, namespace=namespace)
+        sio.on("session_request", self.on_session_request, namespace=namespace)
+
+        async def handle_message(sid: str, data: Any) -> None:
+            await self.on_user_message(sid, data, on_new_message)
+
+        sio.on(self.user_message_evt, handle_message, namespace=namespace)
+        return webhook
