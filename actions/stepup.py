@@ -107,6 +107,10 @@ class ValidateStepUpForm(CartguardAction):
     action_name = "validate_stepup_form"
 
     def handle(self, turn: Turn) -> None:
+        if turn.slot("requested_slot") != "otp_code":
+            # The turn that starts the form: the request itself is not a code attempt.
+            turn.events.append(SlotSet("otp_code", None))
+            return
         code = extract_code(turn.slot("otp_code"))
         intent = turn.intent
         if code is None:

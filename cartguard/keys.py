@@ -133,9 +133,8 @@ def load_keys(settings: Settings | None = None) -> Keys:
             "no vault key configured: set CARTGUARD_VAULT_KEYS or run `cartguard init-keys`"
         )
     vault_keys = {kid: _decode_key(value) for kid, value in vault_raw.items()}
-    dev = (
-        bool(data.get("dev"))
-        and not env_vault
-        and not any(os.environ.get(f"CARTGUARD_{n.upper()}") for n in SECRET_NAMES)
-    )
+    # Dev conveniences stay on only while every key in use is one the dev file generated
+    # (scripts/run.sh exports the file's own values for Rasa's YAML; that changes nothing).
+    overridden = any(values.get(n) != data.get(n) for n in SECRET_NAMES if n in values)
+    dev = bool(data.get("dev")) and not overridden and vault_raw == data.get("vault_keys", {})
     return Keys(values=values, vault_keys=vault_keys, dev=dev)

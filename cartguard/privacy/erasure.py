@@ -135,9 +135,9 @@ def erase_customer(session: Session, customer_id: int, *, actor: str) -> Erasure
     )
     # 1-2: the separate stores first, so shop rows are changed only after they are clear
     tracker_events = delete_conversations(conversation_ids)
-    vault_tokens = integrations.vault_forget_customer(customer_id)
+    vault_tokens = integrations.vault_forget_customer(customer_id, session)
     for conversation_id in conversation_ids:
-        per_conversation = integrations.vault_forget_conversation(conversation_id)
+        per_conversation = integrations.vault_forget_conversation(conversation_id, session)
         if vault_tokens is not None and per_conversation:
             vault_tokens += per_conversation
     if tracker_events:

@@ -61,14 +61,17 @@ def _vault():
     return None if get_vault is None else get_vault()
 
 
-def vault_forget_customer(customer_id: int) -> int | None:
+def vault_forget_customer(customer_id: int, session: Session | None = None) -> int | None:
+    """Delete the customer's vault entries, inside ``session``'s transaction when given."""
     vault = _vault()
-    return None if vault is None else int(vault.forget_customer(customer_id))
+    return None if vault is None else int(vault.forget_customer(customer_id, session=session))
 
 
-def vault_forget_conversation(conversation_id: str) -> int | None:
+def vault_forget_conversation(conversation_id: str, session: Session | None = None) -> int | None:
     vault = _vault()
-    return None if vault is None else int(vault.forget_conversation(conversation_id))
+    if vault is None:
+        return None
+    return int(vault.forget_conversation(conversation_id, session=session))
 
 
 def vault_purge_expired() -> int | None:

@@ -87,7 +87,7 @@ def test_wrong_then_right_code_resumes_the_original_request(tracker_factory, sec
         sender_id=conv,
         intent="provide_otp",
         text="000000",
-        slots={"otp_code": "000000"},
+        slots={"requested_slot": "otp_code", "otp_code": "000000"},
         metadata=meta(),
         active_loop="stepup_form",
     )
@@ -100,7 +100,7 @@ def test_wrong_then_right_code_resumes_the_original_request(tracker_factory, sec
         sender_id=conv,
         intent="provide_otp",
         text=code,
-        slots={"otp_code": f"it is {code}"},
+        slots={"requested_slot": "otp_code", "otp_code": f"it is {code}"},
         metadata=meta(),
         active_loop="stepup_form",
     )
@@ -124,7 +124,7 @@ def test_wrong_then_right_code_resumes_the_original_request(tracker_factory, sec
     replay = tracker_factory(
         sender_id=conv,
         intent="provide_otp",
-        slots={"otp_code": code},
+        slots={"requested_slot": "otp_code", "otp_code": code},
         metadata=meta(),
         active_loop="stepup_form",
     )
@@ -149,10 +149,26 @@ def test_cancel_during_the_form_stops_without_counting_a_failure(tracker_factory
         sender_id="conv-cancel",
         intent="deny",
         text="no, never mind",
-        slots={"otp_code": "no, never mind"},
+        slots={"requested_slot": "otp_code", "otp_code": "no, never mind"},
         metadata=meta(),
         active_loop="stepup_form",
     )
     messages, events = run_action(ValidateStepUpForm(), tracker)
     assert slot_events(events)["stepup_status"] == "refused"
     assert messages[0]["response"] == "utter_stepup_cancelled"
+
+
+def test_the_request_that_starts_the_form_is_not_a_failed_code(tracker_factory, secret):
+    from actions.stepup import ValidateStepUpForm
+
+    tracker = tracker_factory(
+        sender_id="conv-activate",
+        intent="check_balance",
+        text="what's my store credit?",
+        slots={"otp_code": "what's my store credit?"},
+        metadata=meta(),
+        active_loop="stepup_form",
+    )
+    messages, events = run_action(ValidateStepUpForm(), tracker)
+    assert messages == []
+    assert slot_events(events)["otp_code"] is None

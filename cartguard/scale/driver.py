@@ -1,0 +1,375 @@
+"""Simulated shoppers: concurrent webchat conversations over socket.io, with latencies.
+
+Each shopper is a python-socketio client on the ``polling`` transport (what Rasa 3.6's
+engine.io pin supports), speaking the rasa-webchat protocol: ``session_request`` ->
+``session_confirm``, then ``user_uttered`` with ``customData.auth_token`` (a signed login
+token), replies as ``bot_uttered``. With Cartguard's channel the server issues the session
+id; with the stock channel the client picks one, as the widget does.
+
+A turn is over when the number of replies that script line gets has arrived. Those counts
+are measured once per stack by :func:`calibrate` (one unhurried conversation), so the load
+runs never sleep and the next message never queues behind a turn still running.
+
+``switch_at`` reconnects the shopper half-way to another replica with the same session id:
+the conversation must simply go on there (shared tracker store, lock store and shop DB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import socketio
+from sqlalchemy import select
+
+from cartguard.settings import get_settings
+
+T = TypeVar("T")
+
+REPLY_TIMEOUT = 60.0
+RETRY_PAUSE = 1.0
+
+
+class Refused(RuntimeError):
+    """The channel answered with one of its own refusals ("try again later") instead."""
+
+
+def _channel_refusals() -> frozenset[str]:
+    from cartguard.channels import replies
+
+    return frozenset({replies.UNAVAILABLE, replies.TOO_FAST, replies.NO_SESSION})
+
+
+def _text(reply: Any) -> str:
+    return str(reply.get("text", "")) if isinstance(reply, dict) else str(reply)
+
+
+def script_for(order_id: str) -> list[str]:
+    """What one shopper says: greet, consent, track an order, ask for a person, thank, leave."""
+    return [
+        "hello there",
+        "yes",
+        f"where is my order {order_id}",
+        "has my package shipped yet",
+        "thanks a lot",
+        "goodbye",
+    ]
+
+
+def login_token(keys_file: Path, customer_id: int, ttl_seconds: int = 3600) -> str:
+    """A login token signed with the stack's keys (what the shop's login page issues)."""
+    from cartguard.identity import issue_login_token
+    from cartguard.keys import load_keys
+
+    settings = dataclasses.replace(get_settings(), keys_file=keys_file)
+    return issue_login_token(customer_id, ttl_seconds, keys=load_keys(settings))
+
+
+def shoppers(database_url: str, count: int) -> list[tuple[int, str]]:
+    """``count`` (customer id, one of their order ids) pairs from the stack's shop, cycled."""
+    from cartguard.shop.db import make_engine
+    from cartguard.shop.models import Order
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Order.customer_id, Order.id).order_by(Order.customer_id, Order.id)
+            ).all()
+    finally:
+        engine.dispose()
+    first: dict[int, str] = {}
+    for customer_id, order_id in rows:
+        first.setdefault(customer_id, order_id)
+    pairs = sorted(first.items())
+    if not pairs:
+        raise RuntimeError("the stack's shop has no orders: was it seeded?")
+    return [pairs[i % len(pairs)] for i in range(count)]
+
+
+class Shopper:
+    """One webchat client (socket.io, polling transport)."""
+
+    def __init__(self, stock: bool) -> None:
+        self.stock = stock
+        self.sio: socketio.AsyncClient | None = None
+        self.replies: asyncio.Queue = asyncio.Queue()
+        self.confirms: asyncio.Queue = asyncio.Queue()
+        self.session_id: str | None = None
+
+    async def connect(self, url: str) -> None:
+        await self.close()
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio.on("bot_uttered", self.replies.put_nowait)
+        self.sio.on("session_confirm", self.confirms.put_nowait)
+        await self.sio.connect(
+            url, transports=["polling"], socketio_path="/socket.io", wait_timeout=20
+        )
+
+    async def close(self) -> None:
+        if self.sio is None:
+            return
+        sio, self.sio = self.sio, None
+        try:
+            await sio.disconnect()
+        finally:
+            http = sio.eio.http
+            if http is not None and not http.closed:
+                await http.close()
+
+    async def open_session(self, token: str) -> str:
+        """Ask for (or resume) the session; returns the confirmed session id."""
+        assert self.sio is not None
+        if self.session_id is None and self.stock:
+            self.session_id = uuid.uuid4().hex  # the stock channel lets the client choose
+        await self.sio.emit(
+            "session_request", {"session_id": self.session_id, "customData": {"auth_token": token}}
+        )
+        confirm = asyncio.ensure_future(self.confirms.get())
+        refusal = asyncio.ensure_future(self.replies.get())
+        done, _ = await asyncio.wait(
+            {confirm, refusal}, timeout=REPLY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        for future in (confirm, refusal):
+            if future not in done:
+                future.cancel()
+        if refusal in done:
+            raise Refused(_text(refusal.result()))
+        if not done:
+            raise TimeoutError("no session confirmation")
+        confirmed = confirm.result()
+        if isinstance(confirmed, dict):
+            confirmed = confirmed.get("session_id")
+        self.session_id = str(confirmed)
+        return self.session_id
+
+    @property
+    def conversation_id(self) -> str:
+        """The Rasa sender id (Cartguard's tickets are ``<conversation id>.<signature>``)."""
+        assert self.session_id is not None
+        return self.session_id if self.stock else self.session_id.split(".", 1)[0]
+
+    async def say(self, text: str, token: str, replies: int) -> tuple[float, list[str]]:
+        """Send one message; wait for ``replies`` answers; (seconds, reply texts)."""
+        assert self.sio is not None
+        started = time.perf_counter()
+        await self.sio.emit(
+            "user_uttered",
+            {"message": text, "customData": {"auth_token": token}, "session_id": self.session_id},
+        )
+        got = []
+        refusals = _channel_refusals()
+        for _ in range(replies):
+            reply = _text(await asyncio.wait_for(self.replies.get(), REPLY_TIMEOUT))
+            if reply in refusals:
+                raise Refused(reply)
+            got.append(reply)
+        return time.perf_counter() - started, got
+
+    async def settle(self, quiet: float) -> list[str]:
+        """Replies that arrive until none has come for ``quiet`` seconds."""
+        got = []
+        while True:
+            try:
+                reply = await asyncio.wait_for(self.replies.get(), quiet)
+            except asyncio.TimeoutError:
+                return got
+            got.append(_text(reply))
+
+
+@dataclass
+class Conversation:
+    """What one shopper did and saw."""
+
+    customer_id: int
+    texts: list[str]
+    conversation_id: str | None = None
+    latencies: list[float] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)  # replica index per turn
+    refusals: list[str] = field(default_factory=list)  # "try again" answers, then retried
+    error: str | None = None
+
+
+@dataclass
+class LoadResult:
+    """A load run: every conversation, plus wall time."""
+
+    conversations: list[Conversation]
+    seconds: float
+
+    @property
+    def latencies(self) -> list[float]:
+        return [x for c in self.conversations for x in c.latencies]
+
+    @property
+    def messages(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def errors(self) -> list[str]:
+        return [c.error for c in self.conversations if c.error]
+
+    def summary(self) -> dict[str, float]:
+        lat = sorted(self.latencies)
+        return {
+            "messages": float(self.messages),
+            "seconds": self.seconds,
+            "msg_per_s": self.messages / self.seconds if self.seconds else 0.0,
+            "p50_ms": 1000 * percentile(lat, 50),
+            "p95_ms": 1000 * percentile(lat, 95),
+            "errors": float(len(self.errors)),
+        }
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted values (0.0 for none)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), round(pct / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+async def calibrate(
+    url: str, token: str, texts: Sequence[str], *, stock: bool, quiet: float = 2.0
+) -> list[int]:
+    """How many replies each line gets, from one unhurried conversation."""
+    shopper = Shopper(stock)
+    await shopper.connect(url)
+    try:
+        await shopper.open_session(token)
+        counts = []
+        for text in texts:
+            await shopper.say(text, token, 0)
+            counts.append(len(await shopper.settle(quiet)))
+        return counts
+    finally:
+        await shopper.close()
+
+
+async def converse(
+    urls: Sequence[str],
+    conversation: Conversation,
+    token: str,
+    counts: Sequence[int],
+    *,
+    stock: bool,
+    start: int = 0,
+    switch_at: int | None = None,
+    retries: int = 30,
+) -> Conversation:
+    """Play one script; from turn ``switch_at`` on, continue on the next replica.
+
+    When the channel answers "try again later" (a database outage) the shopper does just
+    that, up to ``retries`` times a second apart; each refusal is recorded.
+    """
+    shopper = Shopper(stock)
+    replica = start % len(urls)
+
+    async def patiently(step: Callable[[], Awaitable[T]]) -> T:
+        for _ in range(retries):
+            try:
+                return await step()
+            except Refused as refused:
+                conversation.refusals.append(str(refused))
+                await asyncio.sleep(RETRY_PAUSE)
+        return await step()
+
+    async def join(url: str) -> str:
+        await shopper.connect(url)
+        return await shopper.open_session(token)
+
+    try:
+        await patiently(lambda: join(urls[replica]))
+        conversation.conversation_id = shopper.conversation_id
+        for turn, (text, expected) in enumerate(zip(conversation.texts, counts, strict=True)):
+            if switch_at is not None and turn == switch_at and len(urls) > 1:
+                before = shopper.session_id
+                replica = (replica + 1) % len(urls)
+                url = urls[replica]
+                if await patiently(lambda: join(url)) != before:  # noqa: B023 - awaited here
+                    raise RuntimeError("the other replica did not resume the same session")
+            seconds, _ = await patiently(
+                lambda: shopper.say(text, token, expected)  # noqa: B023 - awaited here
+            )
+            conversation.latencies.append(seconds)
+            conversation.replicas.append(replica)
+    except Exception as exc:  # recorded, the run goes on: the checks count failures
+        conversation.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        try:
+            await shopper.close()
+        except Exception:  # noqa: S110 - closing a dead connection is not the failure
+            pass
+    return conversation
+
+
+async def run_load(
+    urls: Sequence[str],
+    tokens: dict[int, str],
+    scripts: Sequence[tuple[int, list[str]]],
+    counts: Sequence[int],
+    *,
+    concurrency: int,
+    stock: bool = False,
+    switch_replicas: bool = True,
+) -> LoadResult:
+    """Play ``scripts`` ((customer id, lines)) with at most ``concurrency`` at once."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int, customer_id: int, texts: list[str]) -> Conversation:
+        async with gate:
+            return await converse(
+                urls,
+                Conversation(customer_id, texts),
+                tokens[customer_id],
+                counts,
+                stock=stock,
+                start=index,
+                switch_at=len(texts) // 2 if switch_replicas else None,
+            )
+
+    started = time.perf_counter()
+    done = await asyncio.gather(*(one(i, cid, t) for i, (cid, t) in enumerate(scripts)))
+    return LoadResult(list(done), time.perf_counter() - started)
+
+
+def plan(
+    database_url: str, keys_file: Path, conversations: int
+) -> tuple[list[tuple[int, list[str]]], dict[int, str]]:
+    """Scripts and login tokens for ``conversations`` shoppers of a stack's shop."""
+    pairs = shoppers(database_url, conversations)
+    tokens = {cid: login_token(keys_file, cid) for cid, _ in pairs}
+    scripts = [(cid, script_for(order_id)) for cid, order_id in pairs]
+    return scripts, tokens
+
+
+def drive_demo(stack: Any, conversations: int, concurrency: int = 4) -> str:
+    """Run a few conversations against a launched stack and describe the result."""
+    scripts, tokens = plan(stack.shop_database_url, stack.keys_file, conversations)
+    stock = stack.config.flavour == "stock"
+
+    async def go() -> LoadResult:
+        counts = await calibrate(
+            stack.rasa_urls[0], tokens[scripts[0][0]], scripts[0][1], stock=stock
+        )
+        return await run_load(
+            stack.rasa_urls, tokens, scripts, counts, concurrency=concurrency, stock=stock
+        )
+
+    result = asyncio.run(go())
+    s = result.summary()
+    lines = [
+        f"==> {int(s['messages'])} messages in {s['seconds']:.1f} s: "
+        f"{s['msg_per_s']:.1f} msg/s, p50 {s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms"
+    ]
+    lines += [f"!! {error}" for error in result.errors]
+    if result.latencies:
+        lines.append(f"    mean {1000 * statistics.mean(result.latencies):.0f} ms")
+    return "\n".join(lines)

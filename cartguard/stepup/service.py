@@ -1,0 +1,316 @@
+"""Verifying step-up codes and tracking who is stepped up in which conversation.
+
+Guarantees, all enforced against the database so they hold across restarts and replicas:
+
+* a code is accepted only for the current RFC 6238 step or one step either side;
+* each step is accepted at most once per customer: the newest accepted step is stored and
+  a code for that step or an older one is refused (a conditional ``UPDATE`` decides, so
+  two replicas racing with the same code cannot both win);
+* a step-up counts only for the conversation *and* the customer it was done for, for
+  ``idle`` seconds after the last sensitive request and never longer than ``absolute``
+  seconds after the code was typed (both from ``security.yml``);
+* ``max_failures`` consecutive failures lock step-up for ``lockout`` seconds;
+* every failure looks the same to the shopper (:data:`GENERIC_FAILURE_MESSAGE`), while the
+  audit log records the real reason, never the code.
+
+The service never commits: it works inside the caller's transaction so a verified step-up
+and the audit entry describing it are committed (or rolled back) together.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from cartguard import audit
+from cartguard.keys import load_keys
+from cartguard.monitoring import metrics
+from cartguard.shop.models._common import utcnow
+from cartguard.shop.models.stepup import StepUpEnrolment, StepUpSession
+from cartguard.stepup import totp
+from cartguard.stepup._sealing import SecretUnavailable, _vault, open_secret
+from cartguard.stepup.policy import StepUpRules, get_policy
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE_MESSAGE = (
+    "Sorry, I couldn't verify that code. Please open your authenticator app and try the "
+    "code it shows now. If this keeps happening, please wait a few minutes before trying again."
+)
+VERIFIED_MESSAGE = "Thanks, you're verified."
+#: prefix of the vault tokens the channels put where a shopper typed a code
+OTP_TOKEN_PREFIX = "tok_otp_"  # noqa: S105 - a prefix, not a secret
+
+
+class StepUpStatus(enum.Enum):
+    FRESH = "fresh"  # verified recently in this conversation: sensitive requests may proceed
+    REQUIRED = "required"  # enrolled, but a code is needed first
+    NOT_ENROLLED = "not_enrolled"  # no active authenticator: offer enrolment
+    LOCKED = "locked"  # too many failures: wait for the lockout to end
+    DISABLED = "disabled"  # suspended by staff pending review: sensitive requests refused
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    ok: bool
+    locked: bool = False
+    remaining_attempts: int | None = None
+
+    @property
+    def message(self) -> str:
+        """What to tell the shopper: one sentence for every kind of failure."""
+        return VERIFIED_MESSAGE if self.ok else GENERIC_FAILURE_MESSAGE
+
+
+class StepUpService:
+    """Step-up decisions for one database session (one request / one action run)."""
+
+    def __init__(
+        self,
+        session: Session,
+        now: Callable[[], datetime] | None = None,
+        rules: StepUpRules | None = None,
+    ) -> None:
+        self._session = session
+        self._now = now or utcnow
+        self._rules = rules or get_policy().stepup
+
+    # -- reading -------------------------------------------------------------------------
+
+    def status(self, customer_id: int, conversation_id: str) -> StepUpStatus:
+        """Where this customer stands in this conversation (see :class:`StepUpStatus`)."""
+        if not _valid_subject(customer_id, conversation_id):
+            return StepUpStatus.NOT_ENROLLED
+        now = self._now()
+        # Re-read rather than trust the identity map: staff may have just disabled step-up.
+        row = self._session.get(StepUpEnrolment, customer_id, populate_existing=True)
+        if row is not None and row.disabled_at is not None:
+            return StepUpStatus.DISABLED
+        if row is None or row.confirmed_at is None:
+            return StepUpStatus.NOT_ENROLLED
+        if row.locked_until is not None and row.locked_until > now:
+            return StepUpStatus.LOCKED
+        if self._fresh_session(customer_id, conversation_id, now) is not None:
+            return StepUpStatus.FRESH
+        return StepUpStatus.REQUIRED
+
+    def _fresh_session(
+        self, customer_id: int, conversation_id: str, now: datetime, *, lock: bool = False
+    ) -> StepUpSession | None:
+        query = select(StepUpSession).where(
+            StepUpSession.conversation_id == conversation_id,
+            StepUpSession.customer_id == customer_id,
+            StepUpSession.last_active_at > now - timedelta(seconds=self._rules.idle_seconds),
+            StepUpSession.verified_at > now - timedelta(seconds=self._rules.absolute_seconds),
+        )
+        if lock:
+            query = query.with_for_update()
+        return self._session.execute(query).scalar_one_or_none()
+
+    # -- verifying -----------------------------------------------------------------------
+
+    def verify(
+        self, customer_id: int, conversation_id: str, code: str, *, source_ip: str | None = None
+    ) -> VerifyOutcome:
+        """Check ``code`` (six digits or a ``tok_otp_`` vault token) and record the outcome."""
+        if not _valid_subject(customer_id, conversation_id):
+            return VerifyOutcome(ok=False)  # anonymous: nobody to verify or to audit
+        now = self._now()
+        context = {"conversation": conversation_id}
+        if source_ip:
+            context["ip_hash"] = _pseudonymize(source_ip)
+        # The row lock serializes verifications of one customer on PostgreSQL; on SQLite
+        # the conditional UPDATE below is what keeps a step from being accepted twice.
+        row = self._session.get(
+            StepUpEnrolment, customer_id, with_for_update=True, populate_existing=True
+        )
+        if row is None or row.confirmed_at is None or row.disabled_at is not None:
+            reason = "disabled" if row is not None and row.disabled_at else "not_enrolled"
+            self._audit(customer_id, "stepup.failure", {**context, "reason": reason})
+            return VerifyOutcome(ok=False)
+        if row.locked_until is not None and row.locked_until > now:
+            # Codes are not even looked at while locked: guessing gains nothing.
+            self._audit(customer_id, "stepup.failure", {**context, "reason": "locked"})
+            return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
+        if row.locked_until is not None:  # a lockout that has run out starts a fresh count
+            row.locked_until = None
+            row.failures = 0
+            self._session.flush()
+
+        reason, step = self._match(row, code, now)
+        if step is not None and self._claim_step(customer_id, step):
+            self._start_session(customer_id, conversation_id, now)
+            self._audit(customer_id, "stepup.success", context)
+            return VerifyOutcome(ok=True)
+        return self._fail(customer_id, conversation_id, reason or "replayed", context, now)
+
+    def _match(
+        self, row: StepUpEnrolment, code: str, now: datetime
+    ) -> tuple[str | None, int | None]:
+        """Return (failure reason, None) or (None, matched step)."""
+        normalized = totp.normalize_code(_resolve_code(code, self._session))
+        if normalized is None:
+            return "malformed", None
+        try:
+            secret = open_secret(row.secret_ref, row.customer_id, self._session)
+        except SecretUnavailable:
+            log.exception("step-up secret unavailable for customer %s", row.customer_id)
+            return "secret_unavailable", None
+        step = totp.matching_step(secret, normalized, now)
+        if step is None:
+            return "wrong", None
+        if row.last_used_step is not None and step <= row.last_used_step:
+            return "replayed", None
+        return None, step
+
+    def _claim_step(self, customer_id: int, step: int) -> bool:
+        """Atomically record ``step`` as used; False when another request already did."""
+        result = self._session.execute(
+            update(StepUpEnrolment)
+            .where(
+                StepUpEnrolment.customer_id == customer_id,
+                or_(
+                    StepUpEnrolment.last_used_step.is_(None),
+                    StepUpEnrolment.last_used_step < step,
+                ),
+            )
+            .values(last_used_step=step, failures=0)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.rowcount == 1
+
+    def _start_session(self, customer_id: int, conversation_id: str, now: datetime) -> None:
+        existing = self._session.get(
+            StepUpSession,
+            (conversation_id, customer_id),
+            with_for_update=True,
+            populate_existing=True,
+        )
+        if existing is None:
+            self._session.add(
+                StepUpSession(
+                    conversation_id=conversation_id,
+                    customer_id=customer_id,
+                    verified_at=now,
+                    last_active_at=now,
+                )
+            )
+        else:  # a new code restarts both windows
+            existing.verified_at = now
+            existing.last_active_at = now
+        self._session.flush()
+
+    def _fail(
+        self,
+        customer_id: int,
+        conversation_id: str,
+        reason: str,
+        context: dict[str, str],
+        now: datetime,
+    ) -> VerifyOutcome:
+        limit = self._rules.max_failures
+        lock_until = now + timedelta(seconds=self._rules.lockout_seconds)
+        # Counted in SQL, not in Python, so failures on two replicas both count.
+        self._session.execute(
+            update(StepUpEnrolment)
+            .where(StepUpEnrolment.customer_id == customer_id)
+            .values(
+                failures=StepUpEnrolment.failures + 1,
+                locked_until=case(
+                    (StepUpEnrolment.failures + 1 >= limit, lock_until),
+                    else_=StepUpEnrolment.locked_until,
+                ),
+            )
+            .execution_options(synchronize_session="fetch")
+        )
+        failures = self._session.execute(
+            select(StepUpEnrolment.failures).where(StepUpEnrolment.customer_id == customer_id)
+        ).scalar_one()
+        self._audit(customer_id, "stepup.failure", {**context, "reason": reason})
+        if failures >= limit:
+            # Whoever is guessing may share a stepped-up conversation: end them all.
+            self._session.execute(
+                delete(StepUpSession).where(StepUpSession.customer_id == customer_id)
+            )
+            self._audit(
+                customer_id,
+                "stepup.lockout",
+                {"conversation": conversation_id, "minutes": self._rules.lockout_seconds // 60},
+            )
+            return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
+        return VerifyOutcome(ok=False, locked=False, remaining_attempts=limit - failures)
+
+    # -- session lifetime ----------------------------------------------------------------
+
+    def touch(self, customer_id: int, conversation_id: str) -> None:
+        """A sensitive request was served: restart the idle window (never the absolute one)."""
+        now = self._now()
+        current = self._fresh_session(customer_id, conversation_id, now, lock=True)
+        if current is not None:
+            current.last_active_at = now
+            self._session.flush()
+
+    def end(self, conversation_id: str) -> None:
+        """Forget every step-up of this conversation (logout, restart, erasure)."""
+        self._session.execute(
+            delete(StepUpSession).where(StepUpSession.conversation_id == conversation_id)
+        )
+
+    def purge_expired(self) -> int:
+        """Delete step-up sessions that can no longer count; returns how many went."""
+        now = self._now()
+        result = self._session.execute(
+            delete(StepUpSession).where(
+                or_(
+                    StepUpSession.last_active_at
+                    <= now - timedelta(seconds=self._rules.idle_seconds),
+                    StepUpSession.verified_at
+                    <= now - timedelta(seconds=self._rules.absolute_seconds),
+                )
+            )
+        )
+        return result.rowcount or 0
+
+    def _audit(self, customer_id: int, action: str, details: dict[str, object]) -> None:
+        audit.record(
+            self._session, f"customer:{customer_id}", action, f"customer:{customer_id}", details
+        )
+        metrics.record_stepup(action)
+
+
+def _valid_subject(customer_id: object, conversation_id: object) -> bool:
+    """Only an identified customer in a named conversation can ever be stepped up."""
+    return (
+        isinstance(customer_id, int)
+        and not isinstance(customer_id, bool)
+        and isinstance(conversation_id, str)
+        and 0 < len(conversation_id) <= 64
+    )
+
+
+def _resolve_code(code: object, session: Session) -> object:
+    """Turn a ``tok_otp_`` vault token back into what the shopper typed; else pass through.
+
+    Any vault trouble yields None, which the caller treats like a wrong code: a broken or
+    forged token must never be a way around the failure counter.
+    """
+    if not isinstance(code, str) or not code.startswith(OTP_TOKEN_PREFIX):
+        return code
+    try:
+        return _vault().detokenize(code, session=session)
+    except Exception:  # unknown, expired or tampered tokens all mean "no code"
+        return None
+
+
+def _pseudonymize(source_ip: str) -> str:
+    """A keyed hash of the IP: lets staff correlate attempts without storing the address."""
+    key = load_keys().raw("audit_key")
+    return hmac.new(key, source_ip.encode(), hashlib.sha256).hexdigest()[:16]

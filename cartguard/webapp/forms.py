@@ -1,0 +1,503 @@
+"""The secure forms behind links, one class per link purpose, sharing one validation base.
+
+Each form says which fields it reads, which of them may be shown back after a mistake (never a
+card number, CVV or code), how to validate them, and what a valid submission changes. The
+route in :mod:`.views` does the rest the same way for all: open the link, CSRF (middleware),
+validate, apply, use the link up, commit, then tell the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from cartguard import audit
+from cartguard.links import Link
+from cartguard.shop.models import Order, OrderStatusEvent, PaymentMethod
+from cartguard.shop.models._common import utcnow
+from cartguard.shop.queries import find_order
+from cartguard.webapp.outbox import Notification
+
+MAX_FIELD_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass
+class Viewer:
+    """Who is submitting: the logged-in customer (if any) and the client address."""
+
+    customer_id: int | None
+    customer_name: str | None = None
+    source_ip: str | None = None
+
+
+@dataclass
+class FormResult:
+    """A successful submission: what to show, and what to tell the conversation."""
+
+    title: str
+    message: str
+    notification: Notification | None = None
+    download: tuple[str, bytes] | None = None  # (file name, body) for a one-time download
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class FormRejected(Exception):
+    """The submission cannot be accepted; the link stays usable unless it expires.
+
+    ``keep_changes`` commits what the attempt recorded (a failed code counts towards the
+    lockout and is audited) instead of rolling it back.
+    """
+
+    def __init__(self, message: str, *, status: int = 400, keep_changes: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.keep_changes = keep_changes
+
+
+class SecureForm:
+    """Base of every secure form: reading, trimming and validating posted fields."""
+
+    purpose: ClassVar[str]
+    template: ClassVar[str]
+    title: ClassVar[str]
+    fields: ClassVar[tuple[str, ...]] = ()
+    #: fields safe to render back into the form after a validation error
+    echo_fields: ClassVar[tuple[str, ...]] = ()
+    #: the form acts for the customer the link was issued to, so it needs one
+    needs_customer: ClassVar[bool] = True
+    #: the page works only for a shopper logged in to the web shop
+    needs_login: ClassVar[bool] = False
+
+    def read(self, form: Any) -> dict[str, str]:
+        """The posted fields, trimmed and capped; a field sent twice counts once."""
+        data: dict[str, str] = {}
+        for name in self.fields:
+            value = form.get(name) if form else None
+            data[name] = str(value or "").strip()[:MAX_FIELD_CHARS]
+        return data
+
+    def echo(self, data: dict[str, str]) -> dict[str, str]:
+        return {name: data.get(name, "") for name in self.echo_fields}
+
+    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        """Extra template variables for showing the form (GET)."""
+        return {}
+
+    def error_context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        """Template variables when the form is shown again after a mistake."""
+        return self.context(session, link, viewer)
+
+    def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Return ``(cleaned, errors)``; ``errors`` maps a field to a sentence for the shopper."""
+        return dict(data), {}
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        raise NotImplementedError
+
+    # -- helpers shared by the forms ----------------------------------------------------
+
+    @staticmethod
+    def text(
+        errors: dict[str, str], data: dict[str, str], name: str, label: str, max_len: int
+    ) -> str:
+        value = data.get(name, "")
+        if not value:
+            errors[name] = f"Please enter {label}."
+        elif len(value) > max_len:
+            errors[name] = f"{label[0].upper()}{label[1:]} can be at most {max_len} characters."
+        elif _CONTROL.search(value):
+            errors[name] = f"{label[0].upper()}{label[1:]} contains characters we can't use."
+        return value
+
+
+def _actor(link: Link) -> str:
+    return f"customer:{link.customer_id}" if link.customer_id is not None else "anonymous"
+
+
+# --- card ------------------------------------------------------------------------------------
+
+_BRANDS = (
+    ("amex", re.compile(r"^3[47]")),
+    ("visa", re.compile(r"^4")),
+    ("mastercard", re.compile(r"^(5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720))")),
+    ("discover", re.compile(r"^(6011|65|64[4-9])")),
+)
+_EXPIRY = re.compile(r"^(\d{1,2})\s*/\s*(\d{2}|\d{4})$")
+
+
+def card_brand(pan: str) -> str:
+    for brand, pattern in _BRANDS:
+        if pattern.match(pan):
+            return brand
+    return "card"
+
+
+def parse_expiry(value: str, now: datetime) -> tuple[int, int] | None:
+    """``(month, year)`` of an expiry like ``07/29`` or ``7/2029`` that has not passed yet."""
+    match = _EXPIRY.match(value.replace(" ", ""))
+    if not match:
+        return None
+    month, year = int(match.group(1)), int(match.group(2))
+    if year < 100:
+        year += 2000
+    if not 1 <= month <= 12:
+        return None
+    if (year, month) < (now.year, now.month) or year > now.year + 20:
+        return None
+    return month, year
+
+
+class CardForm(SecureForm):
+    """A new default card. The number is tokenized by the vault; the CVV is checked for shape
+    only and then dropped: it is never stored, logged or shown back."""
+
+    purpose = "card"
+    template = "forms/card.html"
+    title = "Add a payment card"
+    fields = ("number", "expiry", "name", "cvv")
+    echo_fields = ("expiry", "name")
+
+    def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        from cartguard.vault import luhn_valid
+
+        errors: dict[str, str] = {}
+        pan = re.sub(r"[\s-]", "", data.get("number", ""))
+        if not pan:
+            errors["number"] = "Please enter the card number."
+        elif not pan.isdigit() or not 12 <= len(pan) <= 19 or not luhn_valid(pan):
+            errors["number"] = "That card number doesn't look right. Please check it."
+        expiry = parse_expiry(data.get("expiry", ""), utcnow())
+        if expiry is None:
+            errors["expiry"] = "Please enter an expiry date in the future, like 08/29."
+        name = self.text(errors, data, "name", "the name on the card", 100)
+        cvv = data.get("cvv", "")
+        brand = card_brand(pan) if "number" not in errors else "card"
+        cvv_len = (4,) if brand == "amex" else (3,) if brand != "card" else (3, 4)
+        if not (cvv.isdigit() and len(cvv) in cvv_len):
+            digits = " or ".join(str(n) for n in cvv_len)
+            errors["cvv"] = f"The security code is the {digits} digits on your card."
+        cleaned = {"pan": pan, "expiry": expiry, "name": name, "brand": brand}
+        return cleaned, errors
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        from cartguard.vault import card_mask, get_vault
+
+        pan: str = cleaned["pan"]
+        month, year = cleaned["expiry"]
+        token = get_vault().tokenize(
+            pan,
+            "CREDIT_CARD",
+            customer_id=link.customer_id,
+            conversation_id=link.conversation_id,
+        )
+        session.execute(
+            update(PaymentMethod)
+            .where(PaymentMethod.customer_id == link.customer_id)
+            .values(is_default=False)
+            .execution_options(synchronize_session=False)
+        )
+        last4 = pan[-4:]
+        session.add(
+            PaymentMethod(
+                customer_id=link.customer_id,
+                brand=cleaned["brand"],
+                mask=card_mask(pan),
+                last4=last4,
+                expiry=f"{month:02d}/{year}",
+                vault_token=token,
+                is_default=True,
+                created_at=utcnow(),
+            )
+        )
+        audit.record(
+            session,
+            _actor(link),
+            "payment_method.added",
+            subject=_actor(link),
+            details={"via": "secure_form", "brand": cleaned["brand"]},
+        )
+        brand = cleaned["brand"].title() if cleaned["brand"] != "amex" else "American Express"
+        return FormResult(
+            title="Card saved",
+            message=f"Your {brand} card ending in {last4} is now your default payment method.",
+            notification=Notification("EXTERNAL_card_saved", {"card_last4": last4}),
+        )
+
+
+# --- shipping address ------------------------------------------------------------------------
+
+_POSTCODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,11}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CLOSED_STATES = {
+    "shipped": "has already shipped",
+    "delivered": "has already been delivered",
+    "cancelled": "was cancelled",
+}
+
+
+class AddressForm(SecureForm):
+    """A new delivery address for one order that has not shipped (order id in the payload)."""
+
+    purpose = "address"
+    template = "forms/address.html"
+    title = "Change the delivery address"
+    fields = ("ship_name", "ship_street", "ship_city", "ship_postcode", "ship_country")
+    echo_fields = fields
+
+    def _order(self, session: Session, link: Link, *, lock: bool = False) -> Order | None:
+        order = find_order(session, link.customer_id, str(link.payload.get("order_id") or ""))
+        if order is not None and lock:
+            session.refresh(order, with_for_update=True)
+        return order
+
+    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        order = self._order(session, link)
+        if order is None:
+            return {"order": None}
+        current = {name: getattr(order, name) for name in self.fields}
+        return {"order": order, "current": current}
+
+    def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        errors: dict[str, str] = {}
+        cleaned = {
+            "ship_name": self.text(errors, data, "ship_name", "the recipient's name", 200),
+            "ship_street": self.text(errors, data, "ship_street", "the street address", 200),
+            "ship_city": self.text(errors, data, "ship_city", "the city", 100),
+        }
+        postcode = data.get("ship_postcode", "")
+        if not _POSTCODE.match(postcode):
+            errors["ship_postcode"] = "Please enter the postcode (letters, digits, spaces)."
+        country = data.get("ship_country", "").upper()
+        if not _COUNTRY.match(country):
+            errors["ship_country"] = "Please enter the two-letter country code, like US."
+        cleaned.update(ship_postcode=postcode, ship_country=country)
+        return cleaned, errors
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        order = self._order(session, link, lock=True)
+        if order is None:
+            raise FormRejected(
+                "We couldn't find that order on your account. Please ask the assistant again.",
+                status=404,
+            )
+        if not order.is_open:
+            state = _CLOSED_STATES.get(order.status, f"is {order.status}")
+            raise FormRejected(
+                f"Sorry, order {order.id} {state}, so its delivery address can no longer be "
+                "changed. Please go back to the chat: the assistant can help with a return or "
+                "put you in touch with our team.",
+                status=409,
+            )
+        for name, value in cleaned.items():
+            setattr(order, name, value)
+        session.add(
+            OrderStatusEvent(
+                order_id=order.id,
+                status=order.status,
+                at=utcnow(),
+                note="delivery address changed by the customer on a secure form",
+            )
+        )
+        audit.record(
+            session,
+            _actor(link),
+            "order.address_changed",
+            subject=f"order:{order.id}",
+            details={"via": "secure_form"},
+        )
+        return FormResult(
+            title="Address updated",
+            message=f"Order {order.id} will be delivered to the new address.",
+            notification=Notification("EXTERNAL_address_changed", {"order_id": order.id}),
+        )
+
+
+# --- one-time code (step-up on public channels) ----------------------------------------------
+
+
+class OtpForm(SecureForm):
+    """A step-up code typed here instead of into a public chat such as Messenger."""
+
+    purpose = "otp"
+    template = "forms/otp.html"
+    title = "Confirm it's you"
+    fields = ("code",)
+
+    def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        code = re.sub(r"\s", "", data.get("code", ""))
+        if not (code.isdigit() and len(code) == 6):
+            return {}, {"code": "Please enter the 6-digit code from your authenticator app."}
+        return {"code": code}, {}
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        from cartguard.stepup.service import StepUpService
+
+        outcome = StepUpService(session).verify(
+            link.customer_id, link.conversation_id, cleaned["code"], source_ip=viewer.source_ip
+        )
+        if not outcome.ok:
+            raise FormRejected(outcome.message, status=400, keep_changes=True)
+        return FormResult(
+            title="Verified",
+            message="Thanks, you're verified. You can go back to the chat now.",
+            notification=Notification("EXTERNAL_stepup_verified", {}),
+        )
+
+
+# --- authenticator enrolment -----------------------------------------------------------------
+
+
+def enrolment_context(session: Session, customer_id: int) -> dict[str, Any]:
+    """Start (or restart) a pending enrolment and return what the page shows once."""
+    from cartguard.stepup.enrolment import EnrolmentError, begin_enrolment, is_enrolled
+
+    if is_enrolled(session, customer_id):
+        return {"enrolled": True}
+    try:
+        enrolment = begin_enrolment(session, customer_id)
+    except EnrolmentError as exc:
+        return {"enrolled": False, "unavailable": str(exc)}
+    return {
+        "enrolled": False,
+        "secret": enrolment.secret,
+        "qr": enrolment.qr_png_data_uri,
+    }
+
+
+def confirm_code(session: Session, customer_id: int, code: str) -> bool:
+    from cartguard.stepup.enrolment import confirm_enrolment
+
+    return confirm_enrolment(session, customer_id, code)
+
+
+ENROL_FAILED = (
+    "That code didn't match. Check that the app shows the code for Cartguard and type the "
+    "code it shows now, or reload the page for a new QR code."
+)
+
+
+class EnrolForm(OtpForm):
+    """Set up an authenticator app: a QR code and the secret for manual entry, then a code."""
+
+    purpose = "enrol"
+    template = "forms/enrol.html"
+    title = "Set up two-step verification"
+
+    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        return enrolment_context(session, link.customer_id)
+
+    def error_context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        # Keep the pending secret: the shopper has scanned it already and just mistyped.
+        return {"enrolled": False, "retry": True}
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        if not confirm_code(session, link.customer_id, cleaned["code"]):
+            raise FormRejected(ENROL_FAILED, keep_changes=True)
+        return FormResult(
+            title="Two-step verification is on",
+            message="Your authenticator app is set up. You can go back to the chat now.",
+            notification=Notification("EXTERNAL_enrolled", {}),
+        )
+
+
+# --- data export -----------------------------------------------------------------------------
+
+
+class ExportForm(SecureForm):
+    """A one-time download of everything the shop holds about the customer, as JSON."""
+
+    purpose = "export"
+    template = "forms/export.html"
+    title = "Download your data"
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        from cartguard.privacy.export import export_customer
+
+        data = export_customer(session, link.customer_id)
+        audit.record(
+            session, _actor(link), "privacy.export_downloaded", subject=_actor(link), details={}
+        )
+        body = json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+        return FormResult(
+            title="Your data",
+            message="Your download has started.",
+            download=("cartguard-my-data.json", body),
+        )
+
+
+# --- Messenger account linking ---------------------------------------------------------------
+
+
+def messenger_linking_available() -> bool:
+    try:
+        from cartguard.channels.account_linking import complete_linking  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class MessengerLinkForm(SecureForm):
+    """Link a Messenger conversation (page-scoped id in the payload) to the logged-in account."""
+
+    purpose = "messenger_link"
+    template = "forms/messenger_link.html"
+    title = "Link Messenger to your account"
+    needs_customer = False
+    needs_login = True
+
+    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        return {"available": messenger_linking_available()}
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        if not messenger_linking_available():
+            raise FormRejected(
+                "Linking Messenger to your account is not available yet. Please use the chat "
+                "on our website in the meantime.",
+                status=503,
+            )
+        from cartguard.channels.account_linking import complete_linking
+
+        psid = str(link.payload.get("psid") or "")
+        if not psid:
+            raise FormRejected("This link is missing its Messenger details; ask for a new one.")
+        complete_linking(session, viewer.customer_id, psid)
+        return FormResult(
+            title="Messenger linked",
+            message="Your Messenger conversation is now linked to your account. "
+            "You can go back to Messenger.",
+        )
+
+
+FORMS: dict[str, SecureForm] = {
+    form.purpose: form
+    for form in (
+        CardForm(),
+        AddressForm(),
+        OtpForm(),
+        EnrolForm(),
+        ExportForm(),
+        MessengerLinkForm(),
+    )
+}

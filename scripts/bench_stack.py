@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""What does Cartguard cost? The same conversations through stock Rasa and through Cartguard.
+
+For each database (SQLite, PostgreSQL) two single-replica stacks run side by side:
+
+* (a) **stock**: ``python -m rasa run`` with the stock ``socketio`` channel and Rasa's plain
+  ``SQLTrackerStore``, rasa-sdk's action server without our plugin; on PostgreSQL also Rasa's
+  Redis lock store and stock Pika broker, so both sides use the same services;
+* (b) **Cartguard**: ``python -m cartguard.rasa_main`` with ``SecureSocketIOInput`` (signed
+  sessions, edge PII redaction, rate limits), the redacting tracker store and broker and the
+  token-checking action server (SQLite: ``endpoints.yml``; PostgreSQL: ``endpoints.scale.yml``
+  with Redis rate limits).
+
+All four stacks start together (loading models in parallel) and are then measured in
+interleaved rounds (a, b, b, a, ...), so drift in the shared machine's load hits both sides
+alike. Each round plays the same scripts (greet, consent, track an order, ...) with a fixed
+concurrency over socket.io (polling). Printed: messages per second, p50/p95 latency of a
+turn (message sent -> last reply received), and the ratio b/a. Goal: p95 ratio <= 1.15,
+throughput ratio >= 0.9.
+
+    .venv/bin/python scripts/bench_stack.py [--rounds 3] [--conversations 16]
+        [--concurrency 4] [--databases sqlite,postgresql] [--json results/bench_stack.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cartguard.scale import driver  # noqa: E402
+from cartguard.scale import services as svc  # noqa: E402
+from cartguard.scale.launcher import Stack, StackConfig  # noqa: E402
+
+GOAL_P95_RATIO = 1.15
+GOAL_THROUGHPUT_RATIO = 0.9
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.split("\n")[1]
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), memory: {' '.join(memory.split()[1:3])} total/used, "
+        f"load average at start {load[0]:.1f}, {platform.python_version()}"
+    )
+
+
+def configs(databases: list[str], tag: str) -> dict[tuple[str, str], StackConfig]:
+    out = {}
+    for database in databases:
+        for flavour in ("stock", "cartguard"):
+            out[(database, flavour)] = StackConfig(
+                replicas=1,
+                flavour=flavour,
+                database=database,
+                name=f"cg_bench_{tag}_{database[:2]}_{flavour[:2]}",
+                customers=5,
+                start_timeout=900,
+                redis_db=5 if flavour == "stock" else 7,
+            )
+    return out
+
+
+def start_all(cfgs: dict[tuple[str, str], StackConfig]) -> dict[tuple[str, str], Stack]:
+    stacks = {key: Stack(cfg) for key, cfg in cfgs.items()}
+    # Prepare one after the other (CLI calls), then let the models load together.
+    for stack in stacks.values():
+        stack.prepare()
+    with ThreadPoolExecutor(len(stacks)) as pool:
+        futures = {key: pool.submit(stack.start) for key, stack in stacks.items()}
+        for key, future in futures.items():
+            try:
+                future.result()
+            except Exception as exc:
+                for other in stacks.values():
+                    other.cleanup()
+                raise SystemExit(f"!! {key}: {exc}") from exc
+    return stacks
+
+
+async def measure(
+    stacks: dict[tuple[str, str], Stack], rounds: int, conversations: int, concurrency: int
+) -> dict[tuple[str, str], dict]:
+    plans = {}
+    for key, stack in stacks.items():
+        stock = key[1] == "stock"
+        scripts, tokens = driver.plan(stack.shop_database_url, stack.keys_file, conversations)
+        counts = await driver.calibrate(
+            stack.rasa_urls[0], tokens[scripts[0][0]], scripts[0][1], stock=stock
+        )
+        plans[key] = (scripts, tokens, counts)
+        print(f"    {key[0]:<10} {key[1]:<9} replies per line: {counts}", flush=True)
+    results: dict[tuple[str, str], list[driver.LoadResult]] = {key: [] for key in stacks}
+    databases = sorted({key[0] for key in stacks})
+    for index in range(rounds + 1):  # round 0 warms up (first predictions, pools) and is dropped
+        order = ["stock", "cartguard"] if index % 2 == 0 else ["cartguard", "stock"]
+        for database in databases:
+            for flavour in order:
+                key = (database, flavour)
+                scripts, tokens, counts = plans[key]
+                result = await driver.run_load(
+                    stacks[key].rasa_urls,
+                    tokens,
+                    scripts,
+                    counts,
+                    concurrency=concurrency,
+                    stock=flavour == "stock",
+                    switch_replicas=False,
+                )
+                s = result.summary()
+                label = "warm-up" if index == 0 else f"round {index}"
+                print(
+                    f"    {label:<8} {database:<10} {flavour:<9} {s['msg_per_s']:6.2f} msg/s "
+                    f"p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  "
+                    f"errors {int(s['errors'])}",
+                    flush=True,
+                )
+                if index:
+                    results[key].append(result)
+    out = {}
+    for key, runs in results.items():
+        latencies = sorted(x for r in runs for x in r.latencies)
+        seconds = sum(r.seconds for r in runs)
+        out[key] = {
+            "messages": len(latencies),
+            "msg_per_s": len(latencies) / seconds if seconds else 0.0,
+            "p50_ms": 1000 * driver.percentile(latencies, 50),
+            "p95_ms": 1000 * driver.percentile(latencies, 95),
+            "errors": sum(len(r.errors) for r in runs),
+            "per_round_msg_per_s": [r.summary()["msg_per_s"] for r in runs],
+        }
+    return out
+
+
+def report(summary: dict[tuple[str, str], dict], databases: list[str]) -> list[str]:
+    lines = [
+        "| database | stack | msg/s | p50 ms | p95 ms | errors |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for database in databases:
+        for flavour in ("stock", "cartguard"):
+            s = summary[(database, flavour)]
+            lines.append(
+                f"| {database} | {'(a) stock' if flavour == 'stock' else '(b) Cartguard'} | "
+                f"{s['msg_per_s']:.2f} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} | {s['errors']} |"
+            )
+    lines.append("")
+    lines.append("| database | throughput b/a (goal >= 0.9) | p95 b/a (goal <= 1.15) | p50 b/a |")
+    lines.append("|---|---:|---:|---:|")
+    for database in databases:
+        a, b = summary[(database, "stock")], summary[(database, "cartguard")]
+        tput = b["msg_per_s"] / a["msg_per_s"] if a["msg_per_s"] else float("nan")
+        p95 = b["p95_ms"] / a["p95_ms"] if a["p95_ms"] else float("nan")
+        p50 = b["p50_ms"] / a["p50_ms"] if a["p50_ms"] else float("nan")
+        mark_t = "ok" if tput >= GOAL_THROUGHPUT_RATIO else "MISSED"
+        mark_p = "ok" if p95 <= GOAL_P95_RATIO else "MISSED"
+        lines.append(f"| {database} | {tput:.2f} {mark_t} | {p95:.2f} {mark_p} | {p50:.2f} |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--conversations", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--json", type=Path, default=REPO / "results" / "bench_stack.json")
+    args = parser.parse_args()
+    databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    if "postgresql" in databases:
+        missing = svc.missing_services()
+        if missing:
+            print(f"!! PostgreSQL variant skipped, not reachable: {', '.join(missing)}")
+            databases.remove("postgresql")
+    print(f"==> machine: {machine()}", flush=True)
+    tag = str(os.getpid())
+    cfgs = configs(databases, tag)
+    started = time.monotonic()
+    print(f"==> starting {len(cfgs)} stacks (models load in parallel; minutes)", flush=True)
+    stacks = start_all(cfgs)
+    try:
+        print(f"==> up after {time.monotonic() - started:.0f} s; measuring", flush=True)
+        summary = asyncio.run(measure(stacks, args.rounds, args.conversations, args.concurrency))
+    finally:
+        for stack in stacks.values():
+            stack.cleanup()
+            try:
+                stack.drop_databases()
+            except Exception as exc:  # report, but never hide the measurement
+                print(f"!! could not drop {stack.config.name}: {exc}")
+    lines = report(summary, databases)
+    print("\n".join(["", *lines]))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "rounds": args.rounds,
+                "conversations": args.conversations,
+                "concurrency": args.concurrency,
+                "results": {f"{k[0]}/{k[1]}": v for k, v in summary.items()},
+                "table": lines,
+            },
+            indent=2,
+        )
+    )
+    print(f"\n(raw figures in {args.json})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,227 @@
+"""Fast checks of the scale tooling that need no running services (milliseconds each)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from faker import Faker
+from rasa.core.brokers.broker import EventBroker
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy.exc import OperationalError
+
+from cartguard.scale import stores as resilient
+from cartguard.scale.checks import problems_in
+from cartguard.scale.launcher import Stack, StackConfig, _unquote_env
+from cartguard.scale.stores import ResilientRedactingSQLTrackerStore, TrackerDatabaseUnavailable
+from cartguard.stores.tracker_store import RedactingSQLTrackerStore
+
+REPO = Path(__file__).resolve().parents[2]
+DOMAIN = Domain.from_yaml(
+    """
+version: "3.1"
+intents: [greet]
+responses:
+  utter_greet: [{text: "Hello!"}]
+"""
+)
+fake = Faker()
+
+
+class RecordingBroker(EventBroker):
+    def __init__(self) -> None:
+        self.published: list[dict] = []
+
+    def publish(self, event: dict) -> None:
+        self.published.append(event)
+
+
+def _tracker(sender_id: str, texts: list[str]) -> DialogueStateTracker:
+    events = [ActionExecuted("action_session_start"), SessionStarted()]
+    events.append(ActionExecuted("action_listen"))
+    for text in texts:
+        events += [
+            UserUttered(text, {"name": "greet", "confidence": 1.0}),
+            ActionExecuted("utter_greet"),
+            BotUttered("Hello!"),
+            ActionExecuted("action_listen"),
+        ]
+    return DialogueStateTracker.from_events(sender_id, events)
+
+
+def _outage() -> OperationalError:
+    return OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+
+@pytest.fixture()
+def store(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(resilient, "_FIRST_DELAY", 0.01)
+    broker = RecordingBroker()
+    return ResilientRedactingSQLTrackerStore(
+        domain=DOMAIN,
+        host=f"sqlite:///{tmp_path / 'tracker.db'}",
+        event_broker=broker,
+        outage_grace_seconds="5",
+    )
+
+
+async def test_a_save_during_a_short_outage_is_stored_and_published_exactly_once(
+    store: ResilientRedactingSQLTrackerStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracker = _tracker("conv-outage", [fake.sentence() for _ in range(3)])
+    real_save = RedactingSQLTrackerStore.save
+    failures = {"left": 2}
+
+    async def flaky_save(self, tracker):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise _outage()
+        await real_save(self, tracker)
+
+    monkeypatch.setattr(RedactingSQLTrackerStore, "save", flaky_save)
+    with caplog.at_level(logging.WARNING, logger="cartguard.scale.stores"):
+        await store.save(tracker)
+
+    stored = await store.retrieve_full_tracker("conv-outage")
+    assert stored is not None and len(stored.events) == len(tracker.events)
+    assert len(store.event_broker.published) == len(tracker.events)  # not once per attempt
+    assert "tracker database unavailable" in caplog.text
+    assert "tracker database is back" in caplog.text
+
+
+async def test_an_outage_longer_than_the_grace_period_fails_with_a_readable_error(
+    store: ResilientRedactingSQLTrackerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.outage_grace_seconds = 0.05
+
+    async def down(self, sender_id):
+        raise _outage()
+
+    monkeypatch.setattr(RedactingSQLTrackerStore, "retrieve", down)
+    with pytest.raises(TrackerDatabaseUnavailable) as raised:
+        await store.retrieve("conv-down")
+    message = str(raised.value)
+    assert "tracker database did not answer" in message
+    assert "server closed the connection unexpectedly" in message
+
+
+async def test_a_later_save_appends_only_the_new_events(
+    store: ResilientRedactingSQLTrackerStore,
+) -> None:
+    await store.save(_tracker("conv-grow", ["one"]))
+    live = await store.retrieve("conv-grow")  # what Rasa works on for the next turn
+    for event in list(_tracker("conv-grow", ["two"]).events)[3:]:
+        live.update(event)
+    await store.save(live)
+    stored = await store.retrieve_full_tracker("conv-grow")
+    assert [e.text for e in stored.events if isinstance(e, UserUttered)] == ["one", "two"]
+    assert len(store.event_broker.published) == len(stored.events)
+
+
+def test_a_bad_grace_value_is_refused_with_its_name(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ValueError, match="outage_grace_seconds"):
+        ResilientRedactingSQLTrackerStore(
+            domain=DOMAIN, host=f"sqlite:///{tmp_path / 't.db'}", outage_grace_seconds="soon"
+        )
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _stored(texts: list[str]) -> list[dict]:
+    events = [{"event": "action", "name": "action_listen", "timestamp": 0.0}]
+    stamp = 1.0
+    for text in texts:
+        events += [
+            {"event": "user", "text": text, "timestamp": stamp},
+            {"event": "action", "name": "utter_greet", "timestamp": stamp + 0.1},
+            {"event": "bot", "text": "Hello!", "timestamp": stamp + 0.2},
+            {"event": "action", "name": "action_listen", "timestamp": stamp + 0.3},
+        ]
+        stamp += 1
+    return events
+
+
+def _problems(events: list[dict], sent: list[str]) -> list[str]:
+    from cartguard.scale.checks import StoredConversation
+
+    return problems_in(StoredConversation("c", events), sent)
+
+
+def test_checks_pass_an_intact_conversation_and_catch_each_kind_of_damage(data_dir: Path) -> None:
+    sent = ["hello there", "where is my parcel", "thanks a lot"]
+    assert _problems(_stored(sent), sent) == []
+    assert "lost" in _problems(_stored(sent[:2]), sent)[0]
+    assert "duplicated" in _problems(_stored([*sent, sent[1]]), sent)[0]
+    assert "reordered" in _problems(_stored([sent[1], sent[0], sent[2]]), sent)[0]
+    interleaved = _stored(sent)
+    # a second user message stored before the first turn ended: the turns overlapped
+    second_user = next(i for i, e in enumerate(interleaved) if e.get("text") == sent[1])
+    interleaved.insert(2, interleaved.pop(second_user))
+    assert any("action_listen" in p or "no bot reply" in p for p in _problems(interleaved, sent))
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def test_rasa_expands_only_unquoted_environment_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Rasa 3.6 trap endpoints.scale.yml is written around (and the launcher repairs)."""
+    from rasa.utils.endpoints import read_endpoint_config
+
+    monkeypatch.setenv("CG_SCALE_PROBE", "amqp-host")
+    path = tmp_path / "endpoints.yml"
+    path.write_text('broker:\n  url: ${CG_SCALE_PROBE}\n  quoted: "${CG_SCALE_PROBE}"\n')
+    config = read_endpoint_config(str(path), "broker")
+    assert config.url == "amqp-host"
+    assert config.kwargs["quoted"] == "${CG_SCALE_PROBE}"  # stays literal
+    path.write_text(_unquote_env(path.read_text()))
+    assert read_endpoint_config(str(path), "broker").kwargs["quoted"] == "amqp-host"
+
+
+def test_endpoints_scale_yml_expands_completely_and_names_importable_stores(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib
+
+    from rasa.utils.endpoints import read_endpoint_config
+
+    stack = Stack(StackConfig(replicas=2, data_dir=tmp_path))
+    env = stack.base_env()
+    env["CARTGUARD_ACTION_URL"] = "http://127.0.0.1:1/webhook"
+    env["CARTGUARD_ACTION_TOKEN"] = fake.sha256()
+    for name, value in env.items():
+        if name.startswith("CARTGUARD_"):
+            monkeypatch.setenv(name, value)
+    for section in ("action_endpoint", "tracker_store", "lock_store", "event_broker"):
+        config = read_endpoint_config(str(REPO / "endpoints.scale.yml"), section)
+        values = [config.url, *map(str, config.kwargs.values()), *config.headers.values()]
+        assert not [v for v in values if "${" in str(v)], section
+        if config.type and "." in config.type:
+            module, _, name = config.type.rpartition(".")
+            assert getattr(importlib.import_module(module), name)
+    lock = read_endpoint_config(str(REPO / "endpoints.scale.yml"), "lock_store")
+    assert lock.type == "redis"
+
+
+def test_several_replicas_need_postgresql() -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        StackConfig(replicas=2, database="sqlite")
+
+
+def test_a_stack_does_not_inherit_the_callers_cartguard_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CARTGUARD_DATABASE_URL", "sqlite:////nowhere/shop.db")
+    monkeypatch.setenv("CARTGUARD_MESSENGER_APP_SECRET", fake.sha256())
+    env = Stack(StackConfig(replicas=1, database="sqlite", data_dir=tmp_path)).base_env()
+    assert env["CARTGUARD_DATABASE_URL"] == f"sqlite:///{tmp_path.resolve() / 'shop.db'}"
+    assert "CARTGUARD_MESSENGER_APP_SECRET" not in env
+    assert os.environ["CARTGUARD_DATABASE_URL"] == "sqlite:////nowhere/shop.db"
