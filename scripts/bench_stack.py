@@ -32,7 +32,6 @@ import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,19 +79,17 @@ def configs(databases: list[str], tag: str) -> dict[tuple[str, str], StackConfig
 
 
 def start_all(cfgs: dict[tuple[str, str], StackConfig]) -> dict[tuple[str, str], Stack]:
+    """Launch every stack from this thread (children die with it), then wait for all."""
     stacks = {key: Stack(cfg) for key, cfg in cfgs.items()}
-    # Prepare one after the other (CLI calls), then let the models load together.
-    for stack in stacks.values():
-        stack.prepare()
-    with ThreadPoolExecutor(len(stacks)) as pool:
-        futures = {key: pool.submit(stack.start) for key, stack in stacks.items()}
-        for key, future in futures.items():
-            try:
-                future.result()
-            except Exception as exc:
-                for other in stacks.values():
-                    other.cleanup()
-                raise SystemExit(f"!! {key}: {exc}") from exc
+    try:
+        for stack in stacks.values():
+            stack.launch()  # models then load in parallel
+        for stack in stacks.values():
+            stack.wait_ready()
+    except BaseException as exc:
+        for stack in stacks.values():
+            stack.cleanup()
+        raise SystemExit(f"!! the stacks did not come up: {exc}") from exc
     return stacks
 
 

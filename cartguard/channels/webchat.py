@@ -70,6 +70,25 @@ _TOUCH_EVERY_SECONDS = 60.0
 class SecureSocketIOOutput(SocketIOOutput):
     """Rasa's socket.io output, except that a response can never choose its own room."""
 
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        """Like Rasa's, but a ``web_url`` button stays a link (rasa-webchat renders it as one).
+
+        The stock output turns every button into a quick reply whose payload is sent back as a
+        message, so a secure-form link would be posted into the chat instead of opened.
+        """
+        replies = []
+        for button in buttons:
+            reply = {"content_type": "text", "title": button["title"], "payload": button["payload"]}
+            if button.get("type") == "web_url" and button.get("url"):
+                reply.update(type="web_url", url=button["url"])
+            replies.append(reply)
+        parts = text.strip().split("\n\n") or [text]
+        for part in parts[:-1]:
+            await self._send_message(recipient_id, {"text": part})
+        await self._send_message(recipient_id, {"text": parts[-1], "quick_replies": replies})
+
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:

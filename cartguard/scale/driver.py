@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import socketio
 from sqlalchemy import select
 
@@ -100,13 +101,16 @@ class Shopper:
     def __init__(self, stock: bool) -> None:
         self.stock = stock
         self.sio: socketio.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
         self.replies: asyncio.Queue = asyncio.Queue()
         self.confirms: asyncio.Queue = asyncio.Queue()
         self.session_id: str | None = None
 
     async def connect(self, url: str) -> None:
         await self.close()
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # Our own HTTP session, closed in close(): engine.io leaves its own open otherwise.
+        self._http = aiohttp.ClientSession()
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
         self.sio.on("bot_uttered", self.replies.put_nowait)
         self.sio.on("session_confirm", self.confirms.put_nowait)
         await self.sio.connect(
@@ -114,13 +118,12 @@ class Shopper:
         )
 
     async def close(self) -> None:
-        if self.sio is None:
-            return
-        sio, self.sio = self.sio, None
+        sio, http = self.sio, self._http
+        self.sio, self._http = None, None
         try:
-            await sio.disconnect()
+            if sio is not None and sio.connected:
+                await sio.disconnect()
         finally:
-            http = sio.eio.http
             if http is not None and not http.closed:
                 await http.close()
 

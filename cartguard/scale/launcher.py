@@ -386,6 +386,16 @@ class Stack:
 
     def start(self) -> Stack:
         """Prepare, start every process and wait until all answer (or raise and stop all)."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Prepare and start the processes without waiting for them.
+
+        Call it from a thread that outlives the stack: children are asked to die with the
+        thread that started them (``PR_SET_PDEATHSIG``), so that nothing outlives a crash.
+        """
         self.prepare()
         cfg = self.config
         self.replicas = [Replica(i, free_port(), free_port()) for i in range(cfg.replicas)]
@@ -396,11 +406,17 @@ class Stack:
             for replica in self.replicas:
                 argv, env = self._rasa_argv(replica)
                 self._spawn(f"rasa-{replica.index}", argv, env, PROJECT_ROOT)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self) -> None:
+        """Wait until every process answers; on failure or timeout stop them all and raise."""
+        try:
             self._wait_until_up()
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + self.config.start_timeout
