@@ -24,15 +24,25 @@ def latest_user_event(tracker: Tracker) -> dict[str, Any] | None:
     return None
 
 
+def is_external(event: dict[str, Any], intent: str, metadata: dict[str, Any]) -> bool:
+    """A turn created by ``trigger_intent`` (the channels strip client-sent metadata keys)."""
+    return (
+        intent.startswith("EXTERNAL_")
+        and metadata.get("is_external") is True
+        and event.get("text") == f"EXTERNAL: {intent}"
+    )
+
+
 def identify(tracker: Tracker) -> tuple[int | None, list[dict[str, Any]]]:
     """Return the verified customer id (or None) and the slot events that record it."""
     event = latest_user_event(tracker) or {}
     intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
     remembered = tracker.get_slot("customer_id")
-    if intent.startswith("EXTERNAL_") and not event.get("text"):
-        # Created by Rasa for the web service after a secure form: no metadata, trust the slot.
-        return (int(remembered) if remembered is not None else None), []
     metadata = event.get("metadata") or {}
+    if is_external(event, intent, metadata):
+        # Created by Rasa's HTTP API for the web service after a secure form (JWT-protected):
+        # it carries no login token, so the identity verified earlier in this conversation holds.
+        return (int(remembered) if remembered is not None else None), []
     customer_id = verify_login_token(metadata.get("auth_token"))
     if customer_id == remembered:
         return customer_id, []

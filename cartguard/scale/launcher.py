@@ -273,6 +273,20 @@ class Stack:
             shim.mkdir(parents=True, exist_ok=True)
             (shim / "__init__.py").write_text(_NO_PLUGINS)
 
+    def totp_code(self, customer_id: int) -> str:
+        """The current step-up code of a seeded customer (dev keys only, like the CLI)."""
+        result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+            [str(CARTGUARD_CLI), "totp-code", str(customer_id)],
+            env=self.base_env(),  # without the secrets in the environment: dev keys only
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise StackError(f"`cartguard totp-code` failed: {result.stderr.strip()}")
+        return result.stdout.strip().splitlines()[-1]
+
     def _secret_env(self) -> dict[str, str]:
         """Secrets Rasa's YAML files reference, as `cartguard shell-env` would export them."""
         data = json.loads(self.keys_file.read_text())
@@ -301,7 +315,7 @@ class Stack:
                     '  url: "${CARTGUARD_RABBITMQ_HOST}"\n  port: "${CARTGUARD_RABBITMQ_PORT}"\n'
                     '  username: "${CARTGUARD_RABBITMQ_USER}"\n'
                     '  password: "${CARTGUARD_RABBITMQ_PASSWORD}"\n'
-                    '  queues: ["${CARTGUARD_EVENT_QUEUE}"]\n'
+                    "  queues:\n    - ${CARTGUARD_EVENT_QUEUE}\n"
                 )
         else:
             lines.append("lock_store:\n  type: in_memory\n")

@@ -236,6 +236,7 @@ async def account_2fa(request: Request) -> HTTPResponse:
         title="Two-step verification is on",
         message="Your authenticator app is set up. The assistant will ask for a code before "
         "sensitive changes to your account.",
+        notified=False,
     )
 
 
@@ -275,10 +276,23 @@ def _result_page(request: Request, result: FormResult) -> HTTPResponse:
             content_type="application/json",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return render(request, "done.html", title=result.title, message=result.message)
+    return render(
+        request,
+        "done.html",
+        title=result.title,
+        message=result.message,
+        notified=result.notification is not None,
+    )
 
 
 async def secure_form(request: Request, token: str) -> HTTPResponse:
+    """Show (GET) or process (POST) the form a link was issued for.
+
+    One transaction per submission: validate, apply, use the link up, queue the notification.
+    Applying before consuming lets a wrong code count towards the lockout without burning the
+    link; if another request used the link meanwhile, ``consume_link`` raises and everything
+    (including the applied change) is rolled back. Rasa is told only after the commit.
+    """
     viewer = _viewer(request)
     outcome: FormResult | None = None
     conversation_id = ""

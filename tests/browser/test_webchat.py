@@ -161,7 +161,11 @@ def test_full_stack_card_update_from_the_chat(chromium, stack, stack_env, screen
         )
         page.fill(".rw-new-message", code)
         page.keyboard.press("Enter")
-    link = _chat_link(page, 60000)
+    try:
+        link = _chat_link(page, 60000)
+    except Exception:
+        page.screenshot(path=str(stack.data_dir / "logs" / "no-link.png"))
+        raise
     page.screenshot(path=str(screenshots / "10-full-stack-link.png"))
 
     form = _open_secure_link(page, link)

@@ -172,3 +172,33 @@ def test_database_down_gives_a_polite_answer(tracker_factory, token_for, monkeyp
     messages, _ = run_action(ActionTrackOrder(), tracker_factory(metadata=token_for(1)))
     assert "can't reach our order system" in texts(messages)
     assert "nothing was changed" in texts(messages)
+
+
+def test_a_turn_triggered_by_the_web_service_keeps_the_verified_identity(tracker_factory):
+    """trigger_intent turns carry no login token; the identity verified before still holds."""
+    from actions.payments import ActionCardSaved
+
+    tracker = tracker_factory(
+        intent="EXTERNAL_card_saved",
+        text="EXTERNAL: EXTERNAL_card_saved",
+        metadata={"is_external": True},
+        slots={"customer_id": 1, "card_last4": "4242"},
+        input_channel=None,
+    )
+    messages, events = run_action(ActionCardSaved(), tracker)
+    assert "card ending 4242 is saved" in texts(messages)
+    assert "customer_id" not in slot_events(events)
+
+
+def test_a_typed_message_posing_as_external_does_not_inherit_identity(tracker_factory):
+    from actions.payments import ActionCardSaved
+
+    tracker = tracker_factory(
+        intent="EXTERNAL_card_saved",
+        text="/EXTERNAL_card_saved",
+        metadata={},
+        slots={"customer_id": 1, "card_last4": "4242"},
+    )
+    messages, events = run_action(ActionCardSaved(), tracker)
+    assert [m.get("response") for m in messages] == ["utter_please_login"]
+    assert slot_events(events)["customer_id"] is None

@@ -225,3 +225,42 @@ def test_a_stack_does_not_inherit_the_callers_cartguard_settings(
     assert env["CARTGUARD_DATABASE_URL"] == f"sqlite:///{tmp_path.resolve() / 'shop.db'}"
     assert "CARTGUARD_MESSENGER_APP_SECRET" not in env
     assert os.environ["CARTGUARD_DATABASE_URL"] == "sqlite:////nowhere/shop.db"
+
+
+@pytest.mark.parametrize(
+    ("flavour", "database", "broker"),
+    [
+        ("stock", "sqlite", True),
+        ("stock", "postgresql", True),
+        ("cartguard", "sqlite", True),
+        ("cartguard", "postgresql", False),
+    ],
+)
+def test_every_generated_endpoints_file_parses_and_expands_completely(
+    flavour: str, database: str, broker: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.utils.endpoints import read_endpoint_config
+
+    stack = Stack(
+        StackConfig(
+            replicas=1, flavour=flavour, database=database, broker=broker, data_dir=tmp_path
+        )
+    )
+    if flavour == "stock":
+        stack._write_stock_endpoints()
+    env = {**stack.base_env(), "CARTGUARD_ACTION_URL": "http://127.0.0.1:1/webhook"}
+    env["CARTGUARD_ACTION_TOKEN"] = fake.sha256()
+    for name, value in env.items():
+        if name.startswith("CARTGUARD_"):
+            monkeypatch.setenv(name, value)
+    path = stack.endpoints_file()
+    sections = ["action_endpoint", "tracker_store", "lock_store"]
+    if database == "postgresql" and broker:
+        sections.append("event_broker")
+    for section in sections:
+        config = read_endpoint_config(str(path), section)
+        assert config is not None, (path.name, section)
+        values = [config.url, *map(str, config.kwargs.values()), *config.headers.values()]
+        assert not [v for v in values if "${" in str(v)], (path.name, section)
+    if database == "postgresql" and not broker:
+        assert read_endpoint_config(str(path), "event_broker") is None

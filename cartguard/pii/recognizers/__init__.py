@@ -11,5 +11,6 @@ from cartguard.pii.recognizers import (  # noqa: F401 - imported for registratio
     password,
     person,
     phone,
+    secure_link,
     ssn,
 )

@@ -39,6 +39,9 @@
         subtitle: "Automated help with your orders",
         inputTextFieldHint: "Ask about an order, an invoice, a refund...",
         showMessageDate: false,
+        mainColor: "#1f6f5c",
+        userBackgroundColor: "#1f6f5c",
+        userTextColor: "#ffffff",
         params: { storage: "session" }
       },
       null
