@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk.events import SlotSet
 
 from actions.base import Turn
-from actions.format import money
+from actions.format import bullets, money
 from actions.sensitive import SensitiveAction
 from cartguard.shop import queries
 
@@ -33,5 +33,5 @@ class ActionCheckBalance(SensitiveAction):
                     else money(row.amount, row.currency)
                 )
                 lines.append(f"{LABELS[row.kind]}: {value}")
-            turn.say("\n".join(lines))
+            turn.say(bullets(lines))
         turn.events.append(SlotSet("balance_type", None))

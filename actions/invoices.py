@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk.events import SlotSet
 
 from actions.base import Turn
-from actions.format import date_text, money
+from actions.format import bullets, date_text, money
 from actions.sensitive import SensitiveAction
 from cartguard.shop import queries
 from cartguard.shop.models import Invoice
@@ -43,5 +43,5 @@ class ActionGetInvoice(SensitiveAction):
             if not invoices:
                 turn.say("You have no invoices yet.")
             else:
-                turn.say("Your latest invoices:\n" + "\n".join(describe(i) for i in invoices))
+                turn.say("Your latest invoices:\n" + bullets(describe(i) for i in invoices))
         turn.events.extend([SlotSet("invoice_id", None), SlotSet("order_id", None)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk.events import SlotSet
 
 from actions.base import CartguardAction, Turn, button, link_button
-from actions.format import date_text, money
+from actions.format import bullets, date_text, money
 from actions.sensitive import SensitiveAction
 from cartguard.links import issue_link
 from cartguard.shop import queries
@@ -68,7 +68,7 @@ class ActionTrackOrder(CartguardAction):
             lines = [
                 f"{o.id}: {STATUS_TEXT[o.status]} (placed {date_text(o.placed_at)})" for o in orders
             ]
-            turn.say("Your latest orders:\n" + "\n".join(lines))
+            turn.say("Your latest orders:\n" + bullets(lines))
             return
         order = queries.find_order(turn.session, turn.customer_id, order_id)
         turn.say(describe(order) if order else not_found(order_id))
@@ -197,5 +197,5 @@ class ActionTrackRefund(CartguardAction):
                 f"(since {date_text(r.updated_at)})"
                 for r in refunds[:3]
             ]
-            turn.say("Your refunds:\n" + "\n".join(lines))
+            turn.say("Your refunds:\n" + bullets(lines))
         turn.events.append(SlotSet("order_id", None))

@@ -6,11 +6,21 @@ never touch the developer's ``./var`` and can search that directory for leaked p
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 
 def _isolate_environment(data_dir: Path) -> None:
@@ -103,3 +113,150 @@ def build_tracker(
 @pytest.fixture()
 def tracker_factory(data_dir: Path):
     return build_tracker
+
+
+# --- the whole assistant as subprocesses: Rasa (trained model), action server, web service ---
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class FullStack:
+    web_url: str
+    rasa_url: str
+    logins: dict[int, tuple[str, str]]  # customer id -> (e-mail, password)
+    data_dir: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str) -> str:
+        """Run the ``cartguard`` command against this stack's data directory."""
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "cartguard"), *args],
+            cwd=PROJECT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, seconds: float, procs: dict[str, subprocess.Popen], logs: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                tail = (logs / f"{name}.log").read_text()[-3000:]
+                raise RuntimeError(f"{name} exited early (code {proc.returncode}):\n{tail}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s; logs in {logs}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
+    """Rasa + action server + web service on free ports with a fresh data directory.
+
+    Started once per test run (loading the model takes about a minute) with the redacting SQL
+    event broker switched on, so end-to-end tests can search the tracker, broker and logs.
+    ``make test`` trains the model first; without one the tests using this fixture fail.
+    """
+    model = PROJECT / "models" / "cartguard.tar.gz"
+    assert model.exists(), "no trained model: run `make train` first"
+    data = tmp_path_factory.mktemp("stack-var")
+    logs = data / "logs"
+    logs.mkdir()
+    ports = {"RASA_PORT": _free_port(), "ACTION_PORT": _free_port(), "WEB_PORT": _free_port()}
+    web_url = f"http://127.0.0.1:{ports['WEB_PORT']}"
+    rasa_url = f"http://127.0.0.1:{ports['RASA_PORT']}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTGUARD_")}
+    env.update({name: str(port) for name, port in ports.items()})
+    env.update(
+        CARTGUARD_DATA_DIR=str(data),
+        CARTGUARD_PUBLIC_WEB_URL=web_url,
+        CARTGUARD_RASA_URL=rasa_url,
+        CARTGUARD_ACTION_URL=f"http://127.0.0.1:{ports['ACTION_PORT']}/webhook",
+    )
+    full = FullStack(web_url, rasa_url, {}, data, env)
+    full.cli("init-keys")
+    full.cli("seed", "--customers", "3")
+    for line in full.cli("shell-env").splitlines():  # `export NAME=value` lines
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = shlex.split(value)[0] if value else ""
+    endpoints = data / "endpoints.yml"
+    endpoints.write_text(
+        (PROJECT / "endpoints.yml").read_text()
+        + "\nevent_broker:\n  type: cartguard.stores.broker.RedactingSQLEventBroker\n"
+        + f"  dialect: sqlite\n  db: {data / 'events.db'}\n"
+    )
+    python = sys.executable
+    commands = {
+        "actions": [python, "-m", "cartguard.action_server", "--port", str(ports["ACTION_PORT"])],
+        "web": [python, "-m", "cartguard.webapp"],
+        "rasa": [
+            python,
+            "-m",
+            "cartguard.rasa_main",
+            "run",
+            "--model",
+            str(model),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            "credentials.yml",
+            "--port",
+            str(ports["RASA_PORT"]),
+            "--enable-api",
+            "--jwt-secret",
+            env["CARTGUARD_RASA_JWT_SECRET"],
+            "--jwt-method",
+            "HS256",
+            "--cors",
+            web_url,
+            "--debug",
+            "--log-file",
+            str(logs / "rasa-debug.log"),
+        ],
+    }
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, command in commands.items():
+            with open(logs / f"{name}.log", "w") as log:
+                procs[name] = subprocess.Popen(
+                    command, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+        _wait_http(f"{web_url}/healthz", 60, procs, logs)
+        _wait_http(f"{rasa_url}/", 300, procs, logs)
+        logins_file = json.loads((data / "demo-logins.json").read_text())
+        with closing(sqlite3.connect(data / "shop.db")) as db:
+            rows = db.execute("SELECT id, email FROM customers ORDER BY id").fetchall()
+        full.logins.update(
+            {
+                cid: (email.lower(), logins_file[email.lower()])
+                for cid, email in rows
+                if email.lower() in logins_file
+            }
+        )
+        yield full
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack: FullStack) -> dict[str, str]:
+    return dict(stack.env)

@@ -123,6 +123,11 @@ class Shopper:
         try:
             if sio is not None and sio.connected:
                 await sio.disconnect()
+            # socket.io aborts engine.io's long poll without waiting for it; a poll still
+            # running after the session below is closed would open a session of its own
+            reader = getattr(getattr(sio, "eio", None), "read_loop_task", None)
+            if reader is not None:
+                await asyncio.wait({reader}, timeout=5)
         finally:
             if http is not None and not http.closed:
                 await http.close()
@@ -175,6 +180,11 @@ class Shopper:
                 raise Refused(reply)
             got.append(reply)
         return time.perf_counter() - started, got
+
+    async def ask(self, text: str, token: str, quiet: float = 2.0) -> list[str]:
+        """Send one message; every reply until none came for ``quiet`` s (at least one)."""
+        _, first = await self.say(text, token, 1)
+        return first + await self.settle(quiet)
 
     async def settle(self, quiet: float) -> list[str]:
         """Replies that arrive until none has come for ``quiet`` seconds."""

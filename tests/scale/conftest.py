@@ -26,7 +26,16 @@ def stack(data_dir: Path) -> Iterator[Stack]:
         pytest.skip("scale tests need the local services; not reachable: " + ", ".join(missing))
     if not DEFAULT_MODEL.exists():
         pytest.skip(f"scale tests need a trained model at {DEFAULT_MODEL} (make train)")
-    config = StackConfig(replicas=2, name=f"cg_scale_t{os.getpid()}", customers=4)
+    config = StackConfig(
+        replicas=2,
+        name=f"cg_scale_t{os.getpid()}",
+        customers=4,
+        # high enough for the load, low enough that a bucket outlives a test step in Redis
+        extra_env={
+            "CARTGUARD_RATE_SENDER_BURST": "1000",
+            "CARTGUARD_RATE_SENDER_PER_MINUTE": "6000",
+        },
+    )
     with running(config) as started:
         yield started
 

@@ -65,6 +65,50 @@ async def test_a_shopper_reconnecting_to_the_other_replica_continues_the_same_co
     assert stored[first.conversation_id].user_texts == script[:3]
 
 
+async def test_a_code_verified_on_one_replica_unlocks_the_request_asked_on_the_other(
+    stack, plan
+) -> None:
+    """Step-up state lives in PostgreSQL and rate limits in Redis: both replicas share them."""
+    import redis
+
+    customer, _ = plan.scripts[3]
+    token = plan.tokens[customer]
+    first = Shopper(stock=False)
+    await first.connect(stack.rasa_urls[0])
+    session = await first.open_session(token)
+    try:
+        for line in ("hello there", "yes"):
+            await first.ask(line, token)
+        asked = await first.ask("what is my store credit balance", token)
+    finally:
+        await first.close()
+    assert any("6-digit code" in text for text in asked), asked
+
+    limits = redis.Redis(
+        host=stack.config.services.redis_host,
+        port=stack.config.services.redis_port,
+        db=stack.config.redis_db + 1,
+    )
+    try:
+        assert limits.exists(f"cartguard:rl:socketio:sender:{first.conversation_id}")
+    finally:
+        limits.close()
+
+    second = Shopper(stock=False)
+    second.session_id = session
+    await second.connect(stack.rasa_urls[1])
+    try:
+        assert await second.open_session(token) == session
+        answer = await second.ask(stack.totp_code(customer), token)
+    finally:
+        await second.close()
+    assert any(
+        label in text
+        for text in answer
+        for label in ("Store credit", "Gift card balance", "Loyalty points")
+    ), answer
+
+
 async def test_two_replicas_never_interleave_turns_of_one_conversation(stack, plan) -> None:
     customer, script = plan.scripts[2]
     token, counts = plan.tokens[customer], plan.counts

@@ -1,0 +1,145 @@
+"""Personal data typed into the running assistant ends up nowhere at rest.
+
+A shopper types a card number, an e-mail, a phone number and an IBAN through the real socket.io
+channel into Rasa (debug logging on, redacting SQL event broker on). Afterwards the tracker
+database, the broker's database, every log and every other file under the data directory hold
+none of the raw values, the conversation still answers, and Rasa reloads exactly the events the
+store holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import jwt
+import phonenumbers
+import pytest
+import requests
+import socketio
+from faker import Faker
+
+pytestmark = pytest.mark.slow
+
+fake = Faker("de_DE")
+Faker.seed(4242)
+
+
+class Shopper:
+    """A socket.io client speaking the rasa-webchat protocol (polling, as the pins require)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
+        self.sio = socketio.AsyncClient()
+        self.replies: asyncio.Queue = asyncio.Queue()
+        self.session_id: str | None = None
+
+    async def __aenter__(self) -> Shopper:
+        confirmed = asyncio.Event()
+
+        @self.sio.on("session_confirm")
+        async def _confirm(data: object) -> None:
+            self.session_id = data if isinstance(data, str) else data["session_id"]
+            confirmed.set()
+
+        @self.sio.on("bot_uttered")
+        async def _bot(data: dict) -> None:
+            await self.replies.put(data)
+
+        await self.sio.connect(self.url, socketio_path="/socket.io/", transports=["polling"])
+        await self.sio.emit("session_request", {"session_id": None})
+        await asyncio.wait_for(confirmed.wait(), 20)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sio.disconnect()
+
+    async def say(self, text: str) -> list[str]:
+        await self.sio.emit(
+            "user_uttered",
+            {
+                "message": text,
+                "session_id": self.session_id,
+                "customData": {"auth_token": self.token},
+            },
+        )
+        texts = [(await asyncio.wait_for(self.replies.get(), 60)).get("text", "")]
+        while True:
+            try:
+                texts.append((await asyncio.wait_for(self.replies.get(), 2.5)).get("text", ""))
+            except asyncio.TimeoutError:
+                return texts
+
+
+def _all_bytes_under(path: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in path.rglob("*") if p.is_file() and p.name != "keys.json"}
+
+
+def test_typed_personal_data_is_stored_nowhere_and_the_conversation_goes_on(stack):
+    card = fake.credit_card_number(card_type="visa16")
+    email = f"{fake.user_name()}+orders@{fake.free_email_domain()}"
+    phone = phonenumbers.format_number(
+        phonenumbers.example_number_for_type("GB", phonenumbers.PhoneNumberType.MOBILE),
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    )
+    iban = fake.iban()
+    spaced_card = " ".join(card[i : i + 4] for i in range(0, 16, 4))
+    token = stack.cli("login-token", "1")
+
+    async def talk() -> tuple[str, list[list[str]]]:
+        async with Shopper(stack.rasa_url, token) as shopper:
+            answers = [await shopper.say("/greet"), await shopper.say("yes")]
+            for message in (
+                f"my card {spaced_card} was charged twice",
+                f"please write to {email}",
+                f"or call me on {phone}",
+                f"refund it to my IBAN {iban}",
+                "where is my order?",
+            ):
+                answers.append(await shopper.say(message))
+            return shopper.session_id, answers
+
+    session_id, answers = asyncio.run(talk())
+    assert any("removed the card number" in text for text in answers[2])
+    assert any("Your latest orders" in text for text in answers[-1])  # it still works
+
+    raw_values = {
+        "card": card,
+        "spaced card": spaced_card,
+        "e-mail": email,
+        "phone": phone,
+        "phone digits": phone.replace(" ", ""),
+        "iban": iban,
+    }
+    files = _all_bytes_under(stack.data_dir)
+    assert stack.data_dir / "tracker.db" in files and stack.data_dir / "events.db" in files
+    assert any(p.suffix == ".log" for p in files)
+    for path, content in files.items():
+        for name, value in raw_values.items():
+            assert value.encode() not in content, f"raw {name} found in {path.name}"
+
+    # Rasa reloads the conversation from the store: same number of events as rows stored
+    sender = session_id.split(".")[0]
+    with closing(sqlite3.connect(stack.data_dir / "tracker.db")) as db:
+        stored = db.execute(
+            "SELECT COUNT(*) FROM events WHERE sender_id = ?", (sender,)
+        ).fetchone()[0]
+    with closing(sqlite3.connect(stack.data_dir / "events.db")) as db:
+        brokered = [json.loads(row[0]) for row in db.execute("SELECT data FROM events")]
+    assert stored > 10 and any(e.get("sender_id") == sender for e in brokered)
+    auth = jwt.encode(
+        {"user": {"username": "tester", "role": "admin"}},
+        stack.env["CARTGUARD_RASA_JWT_SECRET"],
+        algorithm="HS256",
+    )
+    tracker = requests.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker",
+        headers={"Authorization": f"Bearer {auth}"},
+        timeout=30,
+    ).json()
+    assert len(tracker["events"]) == stored
+    user_texts = [e["text"] for e in tracker["events"] if e["event"] == "user"]
+    assert any("******" in text for text in user_texts)  # the card mask, as the store kept it
