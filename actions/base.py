@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.identity import identify
+from cartguard.links import issue_link
 from cartguard.settings import Settings, get_settings
 from cartguard.shop.db import DatabaseUnavailable, session_scope
 
@@ -59,6 +60,17 @@ class Turn:
 
     def slot(self, name: str) -> Any:
         return self.tracker.get_slot(name)
+
+    def secure_link(self, purpose: str, payload: dict[str, Any] | None = None) -> str:
+        """URL of a single-use secure form bound to this conversation, shopper and purpose."""
+        return issue_link(
+            self.session,
+            conversation_id=self.conversation_id,
+            customer_id=self.customer_id,
+            purpose=purpose,
+            channel=self.channel or "socketio",
+            payload=payload,
+        ).url
 
 
 class CartguardAction(Action, ABC):

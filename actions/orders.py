@@ -7,7 +7,6 @@ from rasa_sdk.events import SlotSet
 from actions.base import CartguardAction, Turn, button, link_button
 from actions.format import bullets, date_text, money
 from actions.sensitive import SensitiveAction
-from cartguard.links import issue_link
 from cartguard.shop import queries
 from cartguard.shop.ids import normalize_order_id
 from cartguard.shop.models import Order
@@ -121,18 +120,11 @@ class ActionChangeShippingAddress(SensitiveAction):
                 "any more. I can connect you with our team if you need help."
             )
         else:
-            link = issue_link(
-                turn.session,
-                conversation_id=turn.conversation_id,
-                customer_id=turn.customer_id,
-                purpose="address",
-                channel=turn.channel or "socketio",
-                payload={"order_id": order.id},
-            )
+            link_url = turn.secure_link("address", payload={"order_id": order.id})
             turn.say(
                 f"Please enter the new shipping address for {order.id} on our secure page "
                 "(the link works once, for 10 minutes). Addresses are never typed into the chat.",
-                buttons=[link_button("Change the address securely", link.url)],
+                buttons=[link_button("Change the address securely", link_url)],
             )
         turn.events.append(SlotSet("order_id", None))
 

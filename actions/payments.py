@@ -6,7 +6,6 @@ from rasa_sdk.events import SlotSet
 
 from actions.base import CartguardAction, Turn, button, link_button
 from actions.sensitive import SensitiveAction
-from cartguard.links import issue_link
 from cartguard.shop import queries
 
 
@@ -14,17 +13,11 @@ class ActionUpdatePaymentMethod(SensitiveAction):
     action_name = "action_update_payment_method"
 
     def serve(self, turn: Turn) -> None:
-        link = issue_link(
-            turn.session,
-            conversation_id=turn.conversation_id,
-            customer_id=turn.customer_id,
-            purpose="card",
-            channel=turn.channel or "socketio",
-        )
+        link_url = turn.secure_link("card")
         turn.say(
             "Please enter your new card on our secure page (the link works once, for 10 minutes). "
             "Never type card numbers into the chat.",
-            buttons=[link_button("Update my card securely", link.url)],
+            buttons=[link_button("Update my card securely", link_url)],
         )
 
 

@@ -11,7 +11,6 @@ from rasa_sdk.events import Restarted, SlotSet
 
 from actions.base import CartguardAction, Turn, button, link_button
 from actions.sensitive import SensitiveAction
-from cartguard.links import issue_link
 from cartguard.privacy import erase_customer
 from cartguard.shop.models import ConversationOwner
 from cartguard.stepup.service import StepUpService, StepUpStatus
@@ -116,17 +115,11 @@ class ActionConfirmPrivacyRequest(CartguardAction):
             )
             return
         if request == "export":
-            link = issue_link(
-                turn.session,
-                conversation_id=turn.conversation_id,
-                customer_id=turn.customer_id,
-                purpose="export",
-                channel=turn.channel or "socketio",
-            )
+            link_url = turn.secure_link("export")
             turn.say(
                 "Your export is ready: download it from this secure link (it works once, for 10 "
                 "minutes).",
-                buttons=[link_button("Download my data", link.url)],
+                buttons=[link_button("Download my data", link_url)],
             )
         elif request == "erasure":
             erase_customer(turn.session, turn.customer_id, actor=f"customer:{turn.customer_id}")

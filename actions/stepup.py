@@ -14,7 +14,6 @@ from rasa_sdk.events import SlotSet
 
 from actions.base import CartguardAction, Turn, link_button
 from actions.sensitive import SENSITIVE_ACTIONS
-from cartguard.links import issue_link
 from cartguard.maintenance import is_enabled as is_maintenance
 from cartguard.stepup.policy import get_policy
 from cartguard.stepup.service import GENERIC_FAILURE_MESSAGE, StepUpService, StepUpStatus
@@ -57,28 +56,16 @@ class ActionStepUpGate(CartguardAction):
             refused(turn)
             return
         if status is StepUpStatus.NOT_ENROLLED:
-            link = issue_link(
-                turn.session,
-                conversation_id=turn.conversation_id,
-                customer_id=turn.customer_id,
-                purpose="enrol",
-                channel=turn.channel or "socketio",
-            )
-            turn.say(response="utter_not_enrolled", enrol_url=link.url)
+            link_url = turn.secure_link("enrol")
+            turn.say(response="utter_not_enrolled", enrol_url=link_url)
             refused(turn)
             return
         # REQUIRED or LOCKED look the same to the shopper: asking for a code reveals nothing.
         if policy.is_public_channel(turn.channel):
-            link = issue_link(
-                turn.session,
-                conversation_id=turn.conversation_id,
-                customer_id=turn.customer_id,
-                purpose="otp",
-                channel=turn.channel or "facebook",
-            )
+            link_url = turn.secure_link("otp")
             turn.say(
                 response="utter_stepup_link",
-                buttons=[link_button("Verify securely", link.url)],
+                buttons=[link_button("Verify securely", link_url)],
             )
             turn.events.extend(
                 [SlotSet("stepup_status", "refused"), SlotSet("pending_action", action)]
