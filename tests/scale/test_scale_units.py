@@ -264,3 +264,49 @@ def test_every_generated_endpoints_file_parses_and_expands_completely(
         assert not [v for v in values if "${" in str(v)], (path.name, section)
     if database == "postgresql" and not broker:
         assert read_endpoint_config(str(path), "event_broker") is None
+
+
+# ----------------------------------------------------------------------------- broker outbox
+
+
+class FlakyExchange:
+    """Stands in for RabbitMQ: refuses the first ``failures`` publishes, then confirms."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.confirmed: list[dict] = []
+
+    async def publish(self, message, routing_key: str) -> None:
+        import json
+
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("channel closed")
+        self.confirmed.append(json.loads(message.body))
+
+
+async def test_the_broker_outbox_keeps_events_while_rabbitmq_refuses_and_delivers_them_in_order(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    from cartguard.stores.broker import RedactingPikaEventBroker
+
+    broker = RedactingPikaEventBroker(
+        "localhost", "guest", "guest", queues=["q"], sensitive_slots=[], outbox_retry_seconds=0.01
+    )
+    exchange = FlakyExchange(failures=25)
+    broker._exchange = exchange
+    with caplog.at_level(logging.WARNING, logger="cartguard.stores.broker"):
+        for index in range(6):
+            broker.publish({"event": "bot", "sender_id": "conv-outbox", "text": f"reply {index}"})
+        await asyncio.sleep(0.05)
+        assert broker.outbox_size > 0  # held, not dropped, while RabbitMQ refuses
+        for _ in range(200):
+            if broker.outbox_size == 0:
+                break
+            await asyncio.sleep(0.01)
+    assert broker.outbox_size == 0
+    assert [e["text"] for e in exchange.confirmed] == [f"reply {i}" for i in range(6)]
+    assert "keeping them in the outbox" in caplog.text
+    assert "accepting events again" in caplog.text
