@@ -124,10 +124,13 @@ class Shopper:
             if sio is not None and sio.connected:
                 await sio.disconnect()
             # socket.io aborts engine.io's long poll without waiting for it; a poll still
-            # running after the session below is closed would open a session of its own
-            reader = getattr(getattr(sio, "eio", None), "read_loop_task", None)
-            if reader is not None:
-                await asyncio.wait({reader}, timeout=5)
+            # running after the session below is closed would open a session of its own,
+            # and waiting for it would add the server's ping interval to every goodbye
+            eio = getattr(sio, "eio", None)
+            loops = [getattr(eio, "read_loop_task", None), getattr(eio, "write_loop_task", None)]
+            for task in [t for t in loops if t is not None and not t.done()]:
+                task.cancel()
+            await asyncio.gather(*[t for t in loops if t is not None], return_exceptions=True)
         finally:
             if http is not None and not http.closed:
                 await http.close()

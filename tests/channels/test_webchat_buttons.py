@@ -20,11 +20,19 @@ async def test_web_url_buttons_stay_links_and_payload_buttons_stay_quick_replies
         "room-1",
         "First part.\n\nPlease use the secure page.",
         [
-            {"title": "Update my card securely", "type": "web_url", "url": "http://x/s/abc", "payload": "http://x/s/abc"},
+            {
+                "title": "Update my card securely",
+                "type": "web_url",
+                "url": "http://x/s/abc",
+                "payload": "http://x/s/abc",
+            },
             {"title": "Talk to a person", "payload": "/contact_human_agent"},
         ],
     )
-    assert [data["text"] for _, data, _ in sio.sent] == ["First part.", "Please use the secure page."]
+    assert [data["text"] for _, data, _ in sio.sent] == [
+        "First part.",
+        "Please use the secure page.",
+    ]
     link, reply = sio.sent[-1][1]["quick_replies"]
     assert link["type"] == "web_url" and link["url"] == "http://x/s/abc"
     assert "type" not in reply and reply["payload"] == "/contact_human_agent"
