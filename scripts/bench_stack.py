@@ -90,6 +90,7 @@ def start_all(cfgs: dict[tuple[str, str], StackConfig]) -> dict[tuple[str, str],
     except BaseException as exc:
         for stack in stacks.values():
             stack.cleanup()
+            stack.drop_databases()
         raise SystemExit(f"!! the stacks did not come up: {exc}") from exc
     return stacks
 

@@ -391,8 +391,8 @@ class Stack:
             "--interface",
             "127.0.0.1",
             "--enable-api",
-            "--jwt-secret",
-            self.env["CARTGUARD_RASA_JWT_SECRET"],
+            # one argument: a secret starting with "-" would otherwise read as an option
+            f"--jwt-secret={self.env['CARTGUARD_RASA_JWT_SECRET']}",
             "--jwt-method",
             "HS256",
         ]
