@@ -38,7 +38,7 @@ start "web service" "$LOGS/web.log" $BIN/python -m cartguard.webapp
 start "Rasa (loading the model takes about a minute)" "$LOGS/rasa.log" \
   $BIN/python -m cartguard.rasa_main run --model models/cartguard.tar.gz \
   --endpoints endpoints.yml --credentials credentials.yml --port "$RASA_PORT" \
-  --enable-api --jwt-secret "$CARTGUARD_RASA_JWT_SECRET" --jwt-method HS256 \
+  --enable-api --jwt-secret="$CARTGUARD_RASA_JWT_SECRET" --jwt-method HS256 \
   --cors "http://localhost:$WEB_PORT" --cors "http://127.0.0.1:$WEB_PORT"
 
 wait_for "action server" "http://127.0.0.1:$ACTION_PORT/health" 60

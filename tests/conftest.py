@@ -216,8 +216,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
             "--port",
             str(ports["RASA_PORT"]),
             "--enable-api",
-            "--jwt-secret",
-            env["CARTGUARD_RASA_JWT_SECRET"],
+            # "=" form: a random secret may start with "-" and would read as an option
+            f"--jwt-secret={env['CARTGUARD_RASA_JWT_SECRET']}",
             "--jwt-method",
             "HS256",
             "--cors",
