@@ -58,6 +58,8 @@ class Settings:
     fallback_threshold: float = 0.6
     message_max_chars: int = 1000
     retention_days: int = 90
+    #: a conversation's session ends after this long without a message (domain.yml agrees)
+    session_minutes: int = 60
     web_session_hours: int = 8  # how long a shop login lasts in the web service
     outbox_retry_seconds: int = 5  # how often undelivered form results are re-sent to Rasa
     rate_sender_burst: int = 8  # messages one conversation may send at once (token bucket)
@@ -120,6 +122,7 @@ def load_settings() -> Settings:
         fallback_threshold=float(os.environ.get("CARTGUARD_FALLBACK_THRESHOLD", "0.6")),
         message_max_chars=_env_int("CARTGUARD_MESSAGE_MAX_CHARS", 1000),
         retention_days=_env_int("CARTGUARD_RETENTION_DAYS", 90),
+        session_minutes=_env_int("CARTGUARD_SESSION_MINUTES", 60),
         web_session_hours=_env_int("CARTGUARD_WEB_SESSION_HOURS", 8),
         outbox_retry_seconds=_env_int("CARTGUARD_OUTBOX_RETRY_SECONDS", 5),
         rate_sender_burst=_env_int("CARTGUARD_RATE_SENDER_BURST", 8),

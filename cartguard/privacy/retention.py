@@ -6,6 +6,8 @@ either). What goes:
 
 * conversations whose ``last_seen_at`` is older than ``retention_days``: their tracker events,
   per-conversation vault tokens and ownership rows;
+* conversations whose shopper declined to have the transcript kept, as soon as their session
+  has ended (no message for ``session_minutes``, Rasa's session expiry): the same;
 * tracker events of conversations with no owner row (anonymous or already erased) whose
   newest event is older than the cut-off;
 * support-ticket transcripts not touched since the cut-off (the ticket itself stays);
@@ -17,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Engine
 
 from cartguard import audit
@@ -80,15 +82,19 @@ def purge(
         raise ValueError("retention_days must be at least 1 (set CARTGUARD_RETENTION_DAYS)")
     now = _naive_utc(now) if now is not None else utcnow()
     cutoff = now - timedelta(days=retention_days)
+    session_ended = now - timedelta(minutes=get_settings().session_minutes)
+    expired = or_(
+        ConversationOwner.last_seen_at < cutoff,
+        and_(
+            ConversationOwner.transcript_consent.is_(False),
+            ConversationOwner.last_seen_at < session_ended,
+        ),
+    )
     shop_engine = engine or get_engine()
 
     with session_scope(shop_engine) as session:
         old = list(
-            session.execute(
-                select(ConversationOwner.conversation_id).where(
-                    ConversationOwner.last_seen_at < cutoff
-                )
-            ).scalars()
+            session.execute(select(ConversationOwner.conversation_id).where(expired)).scalars()
         )
         owned = set(session.execute(select(ConversationOwner.conversation_id)).scalars())
     # Orphans: events nobody owns any more (anonymous chats, erased customers' later turns).
@@ -108,7 +114,7 @@ def purge(
                 session.execute(
                     delete(ConversationOwner).where(
                         ConversationOwner.conversation_id.in_(old),
-                        ConversationOwner.last_seen_at < cutoff,  # not revived meanwhile
+                        expired,  # not revived meanwhile
                     )
                 ).rowcount
                 or 0

@@ -3,14 +3,15 @@
 A shopper types a card number, an e-mail, a phone number and an IBAN through the real socket.io
 channel into Rasa (debug logging on, redacting SQL event broker on). Afterwards the tracker
 database, the broker's database, every log and every other file under the data directory hold
-none of the raw values, the conversation still answers, and Rasa reloads exactly the events the
-store holds.
+none of the raw values (nor the step-up code typed in the chat), the conversation still answers,
+and Rasa reloads exactly the events the store holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -100,11 +101,15 @@ def test_typed_personal_data_is_stored_nowhere_and_the_conversation_goes_on(stac
                 "where is my order?",
             ):
                 answers.append(await shopper.say(message))
-            return shopper.session_id, answers
+            answers.append(await shopper.say("what's my store credit?"))
+            code = stack.cli("totp-code", "1")
+            answers.append(await shopper.say(code))
+            return shopper.session_id, answers, code
 
-    session_id, answers = asyncio.run(talk())
+    session_id, answers, code = asyncio.run(talk())
+    assert any("Store credit:" in text for text in answers[-1])  # step-up worked
     assert any("removed the card number" in text for text in answers[2])
-    assert any("Your latest orders" in text for text in answers[-1])  # it still works
+    assert any("Your latest orders" in text for text in answers[-3])  # it still works
 
     raw_values = {
         "card": card,
@@ -117,9 +122,12 @@ def test_typed_personal_data_is_stored_nowhere_and_the_conversation_goes_on(stac
     files = _all_bytes_under(stack.data_dir)
     assert stack.data_dir / "tracker.db" in files and stack.data_dir / "events.db" in files
     assert any(p.suffix == ".log" for p in files)
+    # the step-up code, as a number of its own (not inside a timestamp or another number)
+    code_pattern = re.compile(rb"(?<![\d.])" + code.encode() + rb"(?![\d.])")
     for path, content in files.items():
         for name, value in raw_values.items():
             assert value.encode() not in content, f"raw {name} found in {path.name}"
+        assert not code_pattern.search(content), f"the step-up code found in {path.name}"
 
     # Rasa reloads the conversation from the store: same number of events as rows stored
     sender = session_id.split(".")[0]

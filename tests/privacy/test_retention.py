@@ -119,3 +119,22 @@ def test_scrub_makes_deleted_rows_unreadable_on_disk(tmp_path) -> None:
     assert result.done
     leftovers = [p for p in tmp_path.iterdir() if marker in p.read_bytes()]
     assert leftovers == []
+
+
+def test_a_declined_transcript_goes_once_its_session_has_ended(privacy_env, add_conversation):
+    """Consent declined: deleted as soon as the session ends, long before the retention period."""
+    with session_scope() as session:
+        declined = add_conversation(session, 1, [("no thanks", "ok")], NOW - timedelta(minutes=90))
+        still_open = add_conversation(
+            session, 1, [("no thanks", "ok")], NOW - timedelta(minutes=10)
+        )
+        agreed = add_conversation(session, 2, [("yes", "ok")], NOW - timedelta(minutes=90))
+        for conversation_id in (declined, still_open):
+            session.get(ConversationOwner, conversation_id).transcript_consent = False
+    purge(now=NOW, retention_days=90)
+    stored = set(conversation_ids_in_store())
+    assert declined not in stored
+    assert {still_open, agreed} <= stored
+    with session_scope() as session:
+        assert session.get(ConversationOwner, declined) is None
+        assert session.get(ConversationOwner, still_open) is not None
