@@ -23,6 +23,11 @@ import pytest
 import requests
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API holds an event loop while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def _isolate_environment(data_dir: Path) -> None:
     os.environ["CARTGUARD_DATA_DIR"] = str(data_dir)
     for name in list(os.environ):

@@ -37,9 +37,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium driven by Playwright (Playwright's own browser download is not used)."""
+    """Debian's Chromium driven by Playwright (Playwright's own browser download is not used).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the main
+    thread while it is started, which would break every later test that calls asyncio.run().
+    """
     executable = shutil.which("chromium")
     if not executable:
         pytest.skip("Chromium is not installed: run `apt-get install -y chromium` (make system)")
