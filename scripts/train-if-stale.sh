@@ -8,7 +8,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && ls models/*.tar.
   echo "==> model is up to date ($(ls -t models/*.tar.gz | head -1))"
   exit 0
 fi
-echo "==> training the model (about a minute on 2 cores)..."
+echo "==> training the model (about two minutes on 2 cores)..."
 start=$(date +%s)
 rm -f models/*.tar.gz
 .venv/bin/rasa train --fixed-model-name cartguard --out models --quiet
