@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,37 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with session_scope() as session:
         seed_shop(session, customers=4, orders_per_customer=12)
     yield path
+
+
+@contextmanager
+def own_shop_database(path: Path) -> Iterator[None]:
+    """Point the process at a fresh SQLite shop database at ``path``, with every table.
+
+    For test modules whose code commits rows and counts them across the whole database
+    (channels, monitoring): they must neither see nor leave rows in the shared seeded shop.
+    The previous database URL and the cached engine, settings and vault come back afterwards.
+    """
+    from cartguard.settings import get_settings
+    from cartguard.shop.db import create_schema, get_engine
+    from cartguard.vault import get_vault
+
+    def reset_caches() -> None:
+        get_settings.cache_clear()
+        get_engine.cache_clear()
+        get_vault.cache_clear()
+
+    previous = os.environ.get("CARTGUARD_DATABASE_URL")
+    os.environ["CARTGUARD_DATABASE_URL"] = f"sqlite:///{path}"
+    reset_caches()
+    try:
+        create_schema()
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CARTGUARD_DATABASE_URL", None)
+        else:
+            os.environ["CARTGUARD_DATABASE_URL"] = previous
+        reset_caches()
 
 
 @pytest.fixture()

@@ -8,47 +8,32 @@ tests that count rows on the shared, seeded shop database.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from faker import Faker
 
-from tests.channels.harness import FakeGraph, free_socket, stand_in_edge
+from tests.channels.harness import fake_graph, stand_in_edge  # noqa: F401 - fixture
+from tests.conftest import own_shop_database
 
 
 @pytest.fixture(scope="module")
 def channel_db(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """A fresh shop database for this module with three customers; yields their ids."""
-    from cartguard.settings import get_settings
-    from cartguard.shop.db import create_schema, get_engine, session_scope
+    from cartguard.shop.db import session_scope
     from cartguard.shop.models import Customer
 
-    path = tmp_path_factory.mktemp("channels-db") / "shop.db"
-    previous = os.environ.get("CARTGUARD_DATABASE_URL")
-    os.environ["CARTGUARD_DATABASE_URL"] = f"sqlite:///{path}"
-    get_settings.cache_clear()
-    get_engine.cache_clear()
     fake = Faker()
     Faker.seed(7)
-    try:
-        create_schema()
+    with own_shop_database(tmp_path_factory.mktemp("channels-db") / "shop.db"):
         with session_scope() as session:
             people = [Customer(name=fake.name(), email=fake.unique.email()) for _ in range(3)]
             session.add_all(people)
             session.flush()
             ids = [p.id for p in people]
         yield ids
-    finally:
-        if previous is None:
-            os.environ.pop("CARTGUARD_DATABASE_URL", None)
-        else:
-            os.environ["CARTGUARD_DATABASE_URL"] = previous
-        get_settings.cache_clear()
-        get_engine.cache_clear()
 
 
 @pytest.fixture()
@@ -60,20 +45,3 @@ def edge(monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setitem(sys.modules, "cartguard.pii.edge", stand_in_edge())
         return "stand-in"
     return "real"
-
-
-@pytest.fixture()
-async def fake_graph() -> AsyncIterator[FakeGraph]:
-    graph = FakeGraph()
-    app = web.Application()
-    app.router.add_post("/v18.0/me/messages", graph.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = free_socket()
-    site = web.SockSite(runner, sock)
-    await site.start()
-    graph.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v18.0"
-    try:
-        yield graph
-    finally:
-        await runner.cleanup()

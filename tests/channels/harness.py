@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import socketio
 from aiohttp import web
 from sanic import Sanic
@@ -223,3 +224,20 @@ class FakeGraph:
             for c in self.calls
             if c["json"].get("recipient", {}).get("id") == psid and "message" in c["json"]
         ]
+
+
+@pytest.fixture()
+async def fake_graph() -> AsyncIterator[FakeGraph]:
+    """A local stand-in for the Graph API that records what the channel sent."""
+    graph = FakeGraph()
+    app = web.Application()
+    app.router.add_post("/v18.0/me/messages", graph.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = free_socket()
+    await web.SockSite(runner, sock).start()
+    graph.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v18.0"
+    try:
+        yield graph
+    finally:
+        await runner.cleanup()

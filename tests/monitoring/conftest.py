@@ -8,40 +8,25 @@ traffic" scenario over a threshold, and our attack replays must not leave events
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.channels.harness import fake_graph  # noqa: F401 - shared fixture
+from tests.conftest import own_shop_database
+
 
 @pytest.fixture(scope="module")
 def mon_db(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """A fresh, seeded shop database for this module; yields the customer ids."""
-    from cartguard.settings import get_settings
-    from cartguard.shop.db import create_schema, get_engine, session_scope
+    from cartguard.shop.db import session_scope
     from cartguard.shop.seed import seed_shop
-    from cartguard.vault import get_vault
 
-    path = tmp_path_factory.mktemp("monitoring-db") / "shop.db"
-    previous = os.environ.get("CARTGUARD_DATABASE_URL")
-    os.environ["CARTGUARD_DATABASE_URL"] = f"sqlite:///{path}"
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    get_vault.cache_clear()
-    try:
-        create_schema()
+    with own_shop_database(tmp_path_factory.mktemp("monitoring-db") / "shop.db"):
         with session_scope() as session:
             ids = [c.id for c in seed_shop(session, customers=8, orders_per_customer=1)]
         yield ids
-    finally:
-        if previous is None:
-            os.environ.pop("CARTGUARD_DATABASE_URL", None)
-        else:
-            os.environ["CARTGUARD_DATABASE_URL"] = previous
-        get_settings.cache_clear()
-        get_engine.cache_clear()
-        get_vault.cache_clear()
 
 
 @pytest.fixture()

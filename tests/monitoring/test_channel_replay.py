@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from faker import Faker
 
 from cartguard.channels import replies
@@ -32,8 +31,6 @@ from cartguard.shop.db import session_scope
 from tests.channels.harness import (
     ChatClient,
     FakeAgent,
-    FakeGraph,
-    free_socket,
     rasa_style_app,
     running,
 )
@@ -124,22 +121,6 @@ async def test_security_tips_come_right_before_the_redacted_message(chat):
     await client.say("the code is 492817")
     assert (await client.reply())["text"].startswith("You said:")  # no tip for a code
     assert len(agent.messages) == 4
-
-
-@pytest.fixture()
-async def fake_graph() -> AsyncIterator[FakeGraph]:
-    graph = FakeGraph()
-    app = web.Application()
-    app.router.add_post("/v18.0/me/messages", graph.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = free_socket()
-    await web.SockSite(runner, sock).start()
-    graph.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v18.0"
-    try:
-        yield graph
-    finally:
-        await runner.cleanup()
 
 
 async def test_messenger_bad_signatures_raise_an_event_and_tips_reach_messenger(
