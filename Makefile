@@ -67,12 +67,12 @@ rasa-test: venv train
 		--fail-on-prediction-errors --out results --quiet
 
 bench: venv train system ## benchmarks: PII detector, and the full stack against stock Rasa
-	@$(ENV) $(BIN)/python scripts/bench_pii.py
+	@$(ENV) $(BIN)/python bench/pii.py
 	@echo "==> full stack vs stock Rasa, SQLite and PostgreSQL (starts 4 Rasa servers; ~10 min)"
-	@$(BIN)/python scripts/bench_stack.py
+	@$(BIN)/python bench/stack.py
 
 soak: venv train system ## load and fault run on 2 replicas (PostgreSQL, Redis, RabbitMQ; ~15 min)
-	@$(BIN)/python scripts/soak.py
+	@$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf results .pytest_cache .ruff_cache

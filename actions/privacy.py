@@ -12,6 +12,7 @@ from rasa_sdk.events import Restarted, SlotSet
 from actions.base import CartguardAction, Turn, button, link_button
 from actions.sensitive import SensitiveAction
 from cartguard.privacy import erase_customer
+from cartguard.shop.conversations import conversation_owner
 from cartguard.shop.models import ConversationOwner
 from cartguard.stepup.service import StepUpService, StepUpStatus
 from cartguard.vault import get_vault
@@ -20,17 +21,7 @@ YES_NO = [button("Yes", "/affirm"), button("No", "/deny")]
 
 
 def conversation_row(turn: Turn) -> ConversationOwner:
-    row = turn.session.get(ConversationOwner, turn.conversation_id)
-    if row is None:
-        row = ConversationOwner(
-            conversation_id=turn.conversation_id,
-            customer_id=turn.customer_id,
-            channel=turn.channel or "unknown",
-        )
-        turn.session.add(row)
-    elif row.customer_id is None and turn.customer_id is not None:
-        row.customer_id = turn.customer_id
-    return row
+    return conversation_owner(turn.session, turn.conversation_id, turn.customer_id, turn.channel)
 
 
 class ActionGreet(CartguardAction):

@@ -9,7 +9,6 @@ themselves so ``action_resume_request`` can carry on with the original request a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
 
 from rasa_sdk.events import SlotSet
 
@@ -27,8 +26,6 @@ NOT_VERIFIED_MESSAGE = (
 
 class SensitiveAction(CartguardAction, ABC):
     """An action that needs a fresh step-up for the identified customer in this conversation."""
-
-    registry: ClassVar[dict[str, type[SensitiveAction]]] = SENSITIVE_ACTIONS
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -15,9 +15,9 @@ from rasa_sdk.events import SlotSet
 from actions.base import CartguardAction, Turn, link_button
 from actions.sensitive import SENSITIVE_ACTIONS
 from cartguard.maintenance import is_enabled as is_maintenance
+from cartguard.pii.tokens import TOKEN_RE
 from cartguard.stepup.policy import get_policy
 from cartguard.stepup.service import GENERIC_FAILURE_MESSAGE, StepUpService, StepUpStatus
-from cartguard.vault import TOKEN_RE
 
 RAW_CODE_RE = re.compile(r"(?<![\w-])\d{6}(?![\w-])")
 CANCEL_INTENTS = {"deny", "goodbye", "out_of_scope", "contact_human_agent"}

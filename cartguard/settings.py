@@ -10,7 +10,7 @@ people" has a single answer.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,7 +79,6 @@ class Settings:
     anomaly_bad_signatures_per_ip: int = 10  # Messenger webhooks with a bad signature
     anomaly_staff_exports: int = 10  # customers one staff account exports per hour
     metrics_token: str | None = None  # bearer token for /metrics; unset = loopback only
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:

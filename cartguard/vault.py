@@ -39,13 +39,11 @@ from sqlalchemy.orm import Session
 
 from cartguard.keys import load_keys, write_key_file
 from cartguard.pii.tokens import TOKEN_RE
-from cartguard.pii.validators import card_mask, digits_only, luhn_valid
+from cartguard.pii.validators import digits_only, luhn_valid
 from cartguard.settings import get_settings
 from cartguard.shop.db import get_engine, session_scope
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.vault import VaultEntry
-
-__all__ = ["TOKEN_RE", "Vault", "VaultError", "card_mask", "get_vault", "luhn_valid"]
 
 log = logging.getLogger(__name__)
 

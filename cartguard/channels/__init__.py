@@ -12,5 +12,5 @@ security model is enforced before any NLU, tracker store or log sees the message
 
 The modules are small and mostly free of Rasa: :mod:`.sessions` (signed ids), :mod:`.guard`
 (limits), :mod:`.ratelimit`, :mod:`.dedupe`, :mod:`.edge`, :mod:`.graph_client` and
-:mod:`.account_linking`; :mod:`.webchat` and :mod:`.messenger` adapt them to Rasa 3.6.
+:mod:`cartguard.account_links`; :mod:`.webchat` and :mod:`.messenger` adapt them to Rasa 3.6.
 """

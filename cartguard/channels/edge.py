@@ -4,7 +4,7 @@ This is a thin adapter over :func:`cartguard.pii.edge.protect_incoming` that
 
 * runs the detector on one dedicated worker thread (off the event loop; the spaCy pipeline
   and the vault are then never used from two threads at once);
-* fails closed: if the detector is missing or raises, the message is *not* forwarded
+* fails closed: if the detector raises, the message is *not* forwarded
   (:class:`EdgeUnavailable`), because forwarding unredacted text would put card numbers and
   codes into NLU, the tracker store and the logs;
 * turns the result into the metadata the dialogue reads: ``pii_removed`` lists what was
@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cartguard.monitoring import metrics, signals
+from cartguard.pii.edge import protect_incoming
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,6 @@ class Protected:
 def protect_sync(text: str, *, customer_id: int | None, conversation_id: str | None) -> Protected:
     """Redact ``text`` (blocking). Raises :class:`EdgeUnavailable` instead of passing it on."""
     try:
-        from cartguard.pii.edge import protect_incoming
-    except ImportError as exc:
-        raise EdgeUnavailable(
-            "edge redaction is not installed (cartguard.pii.edge); refusing to forward"
-        ) from exc
-    try:
         result = protect_incoming(text, customer_id=customer_id, conversation_id=conversation_id)
     except Exception as exc:
         # The message text stays out of the log: it is exactly what could not be redacted.
@@ -62,16 +57,18 @@ def protect_sync(text: str, *, customer_id: int | None, conversation_id: str | N
     return Protected(text=result.text, pii_removed=tuple(sorted(labels)))
 
 
-def _import_detector() -> None:
+def _load_detector() -> None:
+    # The first detection builds the spaCy pipeline (seconds); doing it now, on the edge
+    # thread, keeps the first shopper from waiting. A failure here surfaces on that message.
     try:
-        import cartguard.pii.edge  # noqa: F401
-    except ImportError:
-        logger.error("edge redaction (cartguard.pii.edge) is missing: messages will be refused")
+        protect_incoming("warm up", customer_id=None, conversation_id=None)
+    except Exception:
+        logger.exception("the PII detector failed to load: messages will be refused")
 
 
 def warm_up() -> None:
     """Load the detector on the edge thread now, so the first shopper does not wait for it."""
-    _executor.submit(_import_detector)
+    _executor.submit(_load_detector)
 
 
 async def protect(text: str, *, customer_id: int | None, conversation_id: str | None) -> Protected:

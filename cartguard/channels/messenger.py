@@ -13,7 +13,7 @@ Differences from the stock channel, and why:
 * Every event is handled once (:mod:`.dedupe`); events older than the replay window are
   ignored, so a captured body cannot be replayed later either.
 * Every event in a batch is handled (the stock channel stopped at the first).
-* Identity: a linked PSID (:mod:`.account_linking`) gets a fresh five-minute login token in
+* Identity: a linked PSID (:mod:`cartguard.account_links`) gets a fresh five-minute login token in
   ``metadata["auth_token"]``; unlinked senders get none. Nothing else goes into metadata
   except ``pii_removed`` from edge redaction.
 * Limits: too many requests from one address -> **429**; too many messages from one sender
@@ -38,9 +38,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from cartguard.account_links import linked_customer
 from cartguard.channels import replies
-from cartguard.channels.account_linking import linked_customer
-from cartguard.channels.conversations import note_messenger_sender, run_in_db
 from cartguard.channels.dedupe import REPLAY_WINDOW_SECONDS, DedupeStore, build_dedupe, event_key
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
@@ -49,6 +48,7 @@ from cartguard.channels.guard import MessageGuard, client_ip
 from cartguard.identity import issue_login_token
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics, signals
+from cartguard.shop.conversations import note_messenger_sender, run_in_db
 
 logger = logging.getLogger(__name__)
 

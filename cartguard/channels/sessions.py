@@ -9,7 +9,7 @@ A ticket has two halves, ``<conversation_id>.<signature>``:
   ``session_key``. Only the server can compute it and only the browser that was issued the
   ticket holds it; it is never passed to Rasa.
 
-Who may speak in a conversation is decided elsewhere (:mod:`cartguard.channels.conversations`);
+Who may speak in a conversation is decided elsewhere (:mod:`cartguard.shop.conversations`);
 this module only answers "did we issue this ticket?" in constant time.
 """
 

@@ -44,14 +44,6 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from cartguard.channels import replies
-from cartguard.channels.conversations import (
-    SessionState,
-    claim_webchat_session,
-    load_webchat_session,
-    register_webchat_session,
-    run_in_db,
-    touch,
-)
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
 from cartguard.channels.guard import MessageGuard, client_ip
@@ -59,6 +51,14 @@ from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
 from cartguard.identity import verify_login_token
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics, signals
+from cartguard.shop.conversations import (
+    SessionState,
+    claim_webchat_session,
+    load_webchat_session,
+    register_webchat_session,
+    run_in_db,
+    touch,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from cartguard import audit as audit_lib
 from cartguard.cli.staff import staff_session
-from cartguard.privacy.roles import Permission
 from cartguard.shop.models import AuditEntry
+from cartguard.staff.roles import Permission
 
 EXIT_TAMPERED = 2
 

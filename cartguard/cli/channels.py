@@ -16,10 +16,10 @@ from pathlib import Path
 
 import typer
 
-from cartguard.channels.account_linking import unlink
-from cartguard.channels.conversations import purge_unclaimed_sessions
+from cartguard.account_links import unlink
 from cartguard.channels.dedupe import purge_seen_events
 from cartguard.keys import load_keys
+from cartguard.shop.conversations import purge_unclaimed_sessions
 from cartguard.shop.db import session_scope
 
 channels_app = typer.Typer(no_args_is_help=True, help="Webchat and Messenger channel tools.")
@@ -38,7 +38,7 @@ def purge() -> None:
 def messenger_unlink(customer_id: int) -> None:
     """Remove a customer's Messenger account link (Administrators)."""
     from cartguard.cli.staff import staff_session
-    from cartguard.privacy.roles import Permission
+    from cartguard.staff.roles import Permission
 
     with staff_session(Permission.CUSTOMER_ERASE) as (session, who):
         removed = unlink(session, customer_id, actor=who.actor)

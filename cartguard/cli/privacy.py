@@ -20,9 +20,9 @@ from cartguard.cli.staff import EXIT_FAILED, staff_session
 from cartguard.privacy.erasure import erase_customer
 from cartguard.privacy.export import export_customer
 from cartguard.privacy.retention import purge as run_purge
-from cartguard.privacy.roles import Permission
 from cartguard.privacy.transcripts import format_transcript, redacted_transcript
 from cartguard.shop.models import ConversationOwner, Customer, SupportTicket
+from cartguard.staff.roles import Permission
 
 privacy_app = typer.Typer(no_args_is_help=True, help="Privacy requests, retention, transcripts.")
 
@@ -67,8 +67,7 @@ def erase(
     typer.echo(f"customer {customer_id} erased:")
     for name, value in report.as_dict().items():
         if name != "customer_id":
-            shown = "not installed here" if value is None else value
-            typer.echo(f"  {name.replace('_', ' ')}: {shown}")
+            typer.echo(f"  {name.replace('_', ' ')}: {value}")
 
 
 @privacy_app.command("purge")
@@ -78,8 +77,7 @@ def purge() -> None:
     typer.echo(f"retention purge (older than {report.cutoff} UTC):")
     for name, value in report.as_dict().items():
         if name != "cutoff":
-            shown = "not installed here" if value is None else value
-            typer.echo(f"  {name.replace('_', ' ')}: {shown}")
+            typer.echo(f"  {name.replace('_', ' ')}: {value}")
 
 
 @privacy_app.command("transcript")

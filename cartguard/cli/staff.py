@@ -19,12 +19,12 @@ from contextlib import contextmanager
 import typer
 from sqlalchemy.orm import Session
 
-from cartguard.privacy import staff as staff_lib
 from cartguard.privacy.export import CustomerNotFound
-from cartguard.privacy.passwords import PasswordPolicyError
-from cartguard.privacy.roles import DESCRIPTIONS, PERMISSIONS, Permission, Role
-from cartguard.privacy.staff import PermissionDenied, StaffError, StaffIdentity
 from cartguard.shop.db import create_schema, session_scope
+from cartguard.staff import accounts as staff_lib
+from cartguard.staff.accounts import PermissionDenied, StaffError, StaffIdentity
+from cartguard.staff.passwords import PasswordPolicyError
+from cartguard.staff.roles import DESCRIPTIONS, PERMISSIONS, Permission, Role
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 3

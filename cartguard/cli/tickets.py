@@ -13,9 +13,9 @@ from sqlalchemy import select
 from cartguard import audit
 from cartguard.cli.staff import EXIT_FAILED, staff_session
 from cartguard.privacy.integrations import redact_text
-from cartguard.privacy.roles import Permission
 from cartguard.shop.models import SupportTicket
 from cartguard.shop.models._common import utcnow
+from cartguard.staff.roles import Permission
 
 STATUSES = ("open", "answered", "closed")
 MAX_REPLY_CHARS = 4000

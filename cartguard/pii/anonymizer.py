@@ -22,10 +22,6 @@ class Redaction:
     spans: list[Span]
 
     @property
-    def changed(self) -> bool:
-        return bool(self.spans)
-
-    @property
     def labels(self) -> frozenset[str]:
         return frozenset(s.label for s in self.spans)
 

@@ -1,4 +1,4 @@
-"""Privacy and staff tools: export, erasure, retention, staff roles and sign-in.
+"""Privacy tools: export, erasure, retention and the shopper-side consent helpers.
 
 The conversation side (consent, "forget this conversation", export and delete intents after
 step-up) lives in the actions; they call the functions re-exported here. This package

@@ -47,22 +47,22 @@ TICKET_SUMMARY_ERASED = "[removed at the customer's request]"
 
 @dataclass(frozen=True)
 class ErasureReport:
-    """Counts of what was removed; ``None`` means that area is not installed here."""
+    """Counts of what was removed, per area."""
 
     customer_id: int
     conversations: int
     tracker_events: int
-    vault_tokens: int | None
-    stepup_records: int | None
-    secure_links: int | None
-    messenger_links: int | None
+    vault_tokens: int
+    stepup_records: int
+    secure_links: int
+    messenger_links: int
     login_and_session_rows: int
     payment_methods: int
     tickets_scrubbed: int
     orders_pseudonymized: int
     invoices_kept: int
 
-    def as_dict(self) -> dict[str, int | None]:
+    def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
@@ -70,7 +70,7 @@ class ErasureReport:
 class ConversationForgotten:
     conversation_id: str
     tracker_events: int
-    vault_tokens: int | None
+    vault_tokens: int
 
 
 def forget_conversation(conversation_id: str) -> ConversationForgotten:

@@ -42,9 +42,9 @@ class PurgeReport:
     conversations: int
     tracker_events: int
     ticket_transcripts: int
-    vault_tokens: int | None
-    secure_links: int | None
-    stepup_sessions: int | None
+    vault_tokens: int
+    secure_links: int
+    stepup_sessions: int
 
     @property
     def total(self) -> int:

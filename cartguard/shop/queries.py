@@ -1,4 +1,7 @@
-"""Queries the actions and the web service run against the shop, always scoped to one customer.
+"""Reads and writes the actions and the web service run against the shop, scoped to one customer.
+
+Every write to shop records (orders, payment methods, tickets) is a function here, so one place
+says what a change touches; callers own the transaction and the audit entry.
 
 Every lookup takes the identified customer's id and filters on it in SQL, so an order or
 invoice of someone else is indistinguishable from one that does not exist: both return
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from cartguard.shop.ids import (
@@ -164,6 +167,69 @@ def default_payment_method(session: Session, customer_id: int) -> PaymentMethod 
         .order_by(PaymentMethod.created_at.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+class AddressChange(str, Enum):
+    CHANGED = "changed"
+    NOT_FOUND = "not_found"
+    CLOSED = "closed"
+
+
+def change_delivery_address(
+    session: Session, customer_id: int, order_id: str | None, address: dict[str, str]
+) -> tuple[AddressChange, Order | None]:
+    """Set an open order's delivery address (``ship_*`` columns), locking the row first so a
+    concurrent shipment cannot slip between the check and the write."""
+    order = find_order(session, customer_id, order_id)
+    if order is None:
+        return AddressChange.NOT_FOUND, None
+    session.refresh(order, with_for_update=True)
+    if not order.is_open:
+        return AddressChange.CLOSED, order
+    for name, value in address.items():
+        if not name.startswith("ship_"):
+            raise ValueError(f"not an address field: {name}")
+        setattr(order, name, value)
+    session.add(
+        OrderStatusEvent(
+            order_id=order.id,
+            status=order.status,
+            at=utcnow(),
+            note="delivery address changed by the customer on a secure form",
+        )
+    )
+    return AddressChange.CHANGED, order
+
+
+def add_default_card(
+    session: Session,
+    customer_id: int,
+    *,
+    brand: str,
+    mask: str,
+    last4: str,
+    expiry: str,
+    token: str,
+) -> PaymentMethod:
+    """Store a card reference (never the number) and make it the customer's only default."""
+    session.execute(
+        update(PaymentMethod)
+        .where(PaymentMethod.customer_id == customer_id)
+        .values(is_default=False)
+        .execution_options(synchronize_session=False)
+    )
+    method = PaymentMethod(
+        customer_id=customer_id,
+        brand=brand,
+        mask=mask,
+        last4=last4,
+        expiry=expiry,
+        vault_token=token,
+        is_default=True,
+        created_at=utcnow(),
+    )
+    session.add(method)
+    return method
 
 
 def create_ticket(

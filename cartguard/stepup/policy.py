@@ -43,9 +43,6 @@ class SecurityPolicy:
     def sensitive_actions(self) -> frozenset[str]:
         return frozenset(self.sensitive_intents.values())
 
-    def is_sensitive_intent(self, intent: str | None) -> bool:
-        return intent in self.sensitive_intents
-
     def is_public_channel(self, channel: str | None) -> bool:
         return (channel or "") in self.public_channels
 

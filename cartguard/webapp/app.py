@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import importlib
 import itertools
 import logging
 import re
@@ -26,6 +25,7 @@ from cartguard.keys import load_keys
 from cartguard.monitoring.service import install_web as install_monitoring
 from cartguard.settings import Settings, get_settings
 from cartguard.shop.db import DatabaseUnavailable, get_engine, session_scope
+from cartguard.stores.log_redaction import install_log_redaction
 from cartguard.webapp import auth, views
 from cartguard.webapp.outbox import retry_forever
 from cartguard.webapp.security import (
@@ -105,7 +105,6 @@ def create_app(settings: Settings | None = None, *, rasa_client: RasaClient | No
     ctx.pending_deliveries = set()
     _install_log_filter()
 
-    _warm_up_imports()
     app.static("/static", str(STATIC_DIR), name="static")
     views.register(app)
     install_monitoring(app)  # /metrics, blocked addresses, the periodic anomaly scan
@@ -113,25 +112,6 @@ def create_app(settings: Settings | None = None, *, rasa_client: RasaClient | No
     _install_error_pages(app)
     _install_outbox_loop(app)
     return app
-
-
-#: modules the forms import lazily; importing them at start-up (the vault pulls in the PII
-#: pipeline, several seconds) keeps the first shopper's submission from waiting for it
-_FORM_MODULES = (
-    "cartguard.vault",
-    "cartguard.stepup.service",
-    "cartguard.stepup.enrolment",
-    "cartguard.privacy.export",
-    "cartguard.channels.account_linking",
-)
-
-
-def _warm_up_imports() -> None:
-    for name in _FORM_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            log.warning("secure forms that need %s are unavailable: %s", name, exc)
 
 
 def _prepare(request: Request) -> None:
@@ -270,12 +250,9 @@ def configure_logging(settings: Settings, *, redact: bool = True) -> None:
     root.setLevel(logging.INFO)
     if not redact:
         return
-    try:  # the shared redacting filter: no personal data in any log line, whoever writes it
-        from cartguard.stores.log_redaction import install_log_redaction
-    except ImportError as exc:
-        log.warning("log redaction unavailable (%s); logging without it", exc)
-    else:
-        install_log_redaction()
+    # The shared redacting filter: no personal data in any log line, whoever writes it. It is
+    # imported directly: a service that cannot redact its logs does not start.
+    install_log_redaction()
 
 
 def serve(settings: Settings | None = None) -> None:

@@ -14,14 +14,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from cartguard import audit
+from cartguard.account_links import complete_linking
 from cartguard.links import Link
-from cartguard.shop.models import Order, OrderStatusEvent, PaymentMethod
+from cartguard.pii.validators import card_mask, luhn_valid
+from cartguard.privacy.export import export_customer
 from cartguard.shop.models._common import utcnow
-from cartguard.shop.queries import find_order
+from cartguard.shop.queries import (
+    AddressChange,
+    add_default_card,
+    change_delivery_address,
+    find_order,
+)
+from cartguard.stepup.enrolment import (
+    EnrolmentError,
+    begin_enrolment,
+    confirm_enrolment,
+    is_enrolled,
+)
+from cartguard.stepup.service import StepUpService
+from cartguard.vault import get_vault
 from cartguard.webapp.outbox import Notification
 
 MAX_FIELD_CHARS = 200
@@ -168,8 +182,6 @@ class CardForm(SecureForm):
     echo_fields = ("expiry", "name")
 
     def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        from cartguard.vault import luhn_valid
-
         errors: dict[str, str] = {}
         pan = re.sub(r"[\s-]", "", data.get("number", ""))
         if not pan:
@@ -192,8 +204,6 @@ class CardForm(SecureForm):
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        from cartguard.vault import card_mask, get_vault
-
         pan: str = cleaned["pan"]
         month, year = cleaned["expiry"]
         token = get_vault().tokenize(
@@ -202,24 +212,15 @@ class CardForm(SecureForm):
             customer_id=link.customer_id,
             conversation_id=link.conversation_id,
         )
-        session.execute(
-            update(PaymentMethod)
-            .where(PaymentMethod.customer_id == link.customer_id)
-            .values(is_default=False)
-            .execution_options(synchronize_session=False)
-        )
         last4 = pan[-4:]
-        session.add(
-            PaymentMethod(
-                customer_id=link.customer_id,
-                brand=cleaned["brand"],
-                mask=card_mask(pan),
-                last4=last4,
-                expiry=f"{month:02d}/{year}",
-                vault_token=token,
-                is_default=True,
-                created_at=utcnow(),
-            )
+        add_default_card(
+            session,
+            link.customer_id,
+            brand=cleaned["brand"],
+            mask=card_mask(pan),
+            last4=last4,
+            expiry=f"{month:02d}/{year}",
+            token=token,
         )
         audit.record(
             session,
@@ -256,14 +257,8 @@ class AddressForm(SecureForm):
     fields = ("ship_name", "ship_street", "ship_city", "ship_postcode", "ship_country")
     echo_fields = fields
 
-    def _order(self, session: Session, link: Link, *, lock: bool = False) -> Order | None:
-        order = find_order(session, link.customer_id, str(link.payload.get("order_id") or ""))
-        if order is not None and lock:
-            session.refresh(order, with_for_update=True)
-        return order
-
     def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
-        order = self._order(session, link)
+        order = find_order(session, link.customer_id, str(link.payload.get("order_id") or ""))
         if order is None:
             return {"order": None}
         current = {name: getattr(order, name) for name in self.fields}
@@ -288,13 +283,14 @@ class AddressForm(SecureForm):
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        order = self._order(session, link, lock=True)
-        if order is None:
+        order_id = str(link.payload.get("order_id") or "")
+        outcome, order = change_delivery_address(session, link.customer_id, order_id, cleaned)
+        if outcome is AddressChange.NOT_FOUND:
             raise FormRejected(
                 "We couldn't find that order on your account. Please ask the assistant again.",
                 status=404,
             )
-        if not order.is_open:
+        if outcome is AddressChange.CLOSED:
             state = _CLOSED_STATES.get(order.status, f"is {order.status}")
             raise FormRejected(
                 f"Sorry, order {order.id} {state}, so its delivery address can no longer be "
@@ -302,16 +298,6 @@ class AddressForm(SecureForm):
                 "put you in touch with our team.",
                 status=409,
             )
-        for name, value in cleaned.items():
-            setattr(order, name, value)
-        session.add(
-            OrderStatusEvent(
-                order_id=order.id,
-                status=order.status,
-                at=utcnow(),
-                note="delivery address changed by the customer on a secure form",
-            )
-        )
         audit.record(
             session,
             _actor(link),
@@ -346,8 +332,6 @@ class OtpForm(SecureForm):
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        from cartguard.stepup.service import StepUpService
-
         outcome = StepUpService(session).verify(
             link.customer_id, link.conversation_id, cleaned["code"], source_ip=viewer.source_ip
         )
@@ -365,8 +349,6 @@ class OtpForm(SecureForm):
 
 def enrolment_context(session: Session, customer_id: int) -> dict[str, Any]:
     """Start (or restart) a pending enrolment and return what the page shows once."""
-    from cartguard.stepup.enrolment import EnrolmentError, begin_enrolment, is_enrolled
-
     if is_enrolled(session, customer_id):
         return {"enrolled": True}
     try:
@@ -381,8 +363,6 @@ def enrolment_context(session: Session, customer_id: int) -> dict[str, Any]:
 
 
 def confirm_code(session: Session, customer_id: int, code: str) -> bool:
-    from cartguard.stepup.enrolment import confirm_enrolment
-
     return confirm_enrolment(session, customer_id, code)
 
 
@@ -431,8 +411,6 @@ class ExportForm(SecureForm):
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        from cartguard.privacy.export import export_customer
-
         data = export_customer(session, link.customer_id)
         audit.record(
             session, _actor(link), "privacy.export_downloaded", subject=_actor(link), details={}
@@ -448,14 +426,6 @@ class ExportForm(SecureForm):
 # --- Messenger account linking ---------------------------------------------------------------
 
 
-def messenger_linking_available() -> bool:
-    try:
-        from cartguard.channels.account_linking import complete_linking  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class MessengerLinkForm(SecureForm):
     """Link a Messenger conversation (page-scoped id in the payload) to the logged-in account."""
 
@@ -465,20 +435,9 @@ class MessengerLinkForm(SecureForm):
     needs_customer = False
     needs_login = True
 
-    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
-        return {"available": messenger_linking_available()}
-
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        if not messenger_linking_available():
-            raise FormRejected(
-                "Linking Messenger to your account is not available yet. Please use the chat "
-                "on our website in the meantime.",
-                status=503,
-            )
-        from cartguard.channels.account_linking import complete_linking
-
         psid = str(link.payload.get("psid") or "")
         if not psid:
             raise FormRejected("This link is missing its Messenger details; ask for a new one.")

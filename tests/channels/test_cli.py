@@ -8,14 +8,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from cartguard.channels.conversations import (
+from cartguard.channels.messenger import valid_signature
+from cartguard.cli import app
+from cartguard.keys import load_keys
+from cartguard.shop.conversations import (
     claim_webchat_session,
     load_webchat_session,
     register_webchat_session,
 )
-from cartguard.channels.messenger import valid_signature
-from cartguard.cli import app
-from cartguard.keys import load_keys
 from cartguard.shop.db import session_scope
 from cartguard.shop.models import ConversationOwner
 from cartguard.shop.models._common import utcnow

@@ -18,8 +18,8 @@ import aiohttp
 import jwt
 import pytest
 
+from cartguard.account_links import complete_linking, linked_customer, unlink
 from cartguard.channels import replies
-from cartguard.channels.account_linking import complete_linking, linked_customer, unlink
 from cartguard.channels.dedupe import DatabaseDedupe
 from cartguard.channels.guard import MessageGuard
 from cartguard.channels.messenger import MessengerOutput, SecureFacebookInput
@@ -261,7 +261,7 @@ async def test_links_become_url_buttons(messenger) -> None:
 async def test_account_linking_round_trip(messenger) -> None:
     from sqlalchemy import select
 
-    from cartguard.channels.account_linking import start_linking
+    from cartguard.account_links import start_linking
     from cartguard.settings import get_settings
     from cartguard.shop.models import AuditEntry
 

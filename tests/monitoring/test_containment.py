@@ -60,8 +60,8 @@ def private_keys(mon_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
 def test_revoke_sessions_refuses_old_tokens_session_ids_and_logins(
     private_keys, mon_db, clean_slate
 ):
-    from cartguard.channels.conversations import load_webchat_session, register_webchat_session
     from cartguard.channels.sessions import issue_ticket, verify_ticket
+    from cartguard.shop.conversations import load_webchat_session, register_webchat_session
     from cartguard.webapp import auth
 
     customer = mon_db[0]

@@ -10,7 +10,8 @@ from faker import Faker
 from cartguard.pii import detect, redact
 from cartguard.pii.edge import protect_incoming
 from cartguard.pii.tokens import TOKEN_RE
-from cartguard.vault import card_mask, get_vault
+from cartguard.pii.validators import card_mask
+from cartguard.vault import get_vault
 
 fake = Faker()
 

@@ -231,9 +231,10 @@ def staff_accounts(privacy_env: Path) -> Iterator[dict]:
     """One account per role, hashed cheaply (hash parameters are tested in test_staff.py)."""
     from argon2 import PasswordHasher
 
-    from cartguard.privacy import passwords, staff
-    from cartguard.privacy.roles import Role
     from cartguard.shop.db import session_scope
+    from cartguard.staff import accounts as staff
+    from cartguard.staff import passwords
+    from cartguard.staff.roles import Role
 
     saved = passwords._hasher
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

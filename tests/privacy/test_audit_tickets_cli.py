@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from cartguard import audit
-from cartguard.privacy.roles import Role
 from cartguard.shop.db import session_scope
 from cartguard.shop.models import AuditEntry, SupportTicket
 from cartguard.shop.models._common import utcnow
+from cartguard.staff.roles import Role
 
 
 @pytest.fixture()

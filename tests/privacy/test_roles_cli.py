@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from cartguard.privacy.roles import PERMISSIONS, Permission, Role, is_allowed
 from cartguard.settings import PROJECT_ROOT
 from cartguard.shop.db import session_scope
 from cartguard.shop.models import AuditEntry
+from cartguard.staff.roles import PERMISSIONS, Permission, Role, is_allowed
 
 DOC = PROJECT_ROOT / "docs" / "staff-roles.md"
 

@@ -10,16 +10,16 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cartguard.cli import app
-from cartguard.privacy import staff
-from cartguard.privacy.passwords import (
+from cartguard.shop.db import session_scope
+from cartguard.shop.models import AuditEntry
+from cartguard.shop.models.staff import StaffAccount
+from cartguard.staff import accounts as staff
+from cartguard.staff.passwords import (
     PasswordPolicyError,
     check_password_policy,
     password_problems,
 )
-from cartguard.privacy.roles import Role
-from cartguard.shop.db import session_scope
-from cartguard.shop.models import AuditEntry
-from cartguard.shop.models.staff import StaffAccount
+from cartguard.staff.roles import Role
 
 PASSWORD = "Amber-lantern-42-meadow"
 T0 = 2_000_000_010.0  # a fixed instant in the middle of a 30 s step

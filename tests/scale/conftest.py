@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cartguard.scale import scenarios
-from cartguard.scale import services as svc
-from cartguard.scale.launcher import DEFAULT_MODEL, Stack, StackConfig, running
+from bench import scenarios
+from bench import services as svc
+from bench.launcher import DEFAULT_MODEL, Stack, StackConfig, running
 
 
 @pytest.fixture(scope="module")

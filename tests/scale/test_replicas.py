@@ -1,6 +1,6 @@
 """Two Rasa replicas on PostgreSQL + Redis + RabbitMQ, under load and while services fail.
 
-The light variant of ``make soak`` (scripts/soak.py): a few dozen conversations, one short
+The light variant of ``make soak`` (bench/soak.py): a few dozen conversations, one short
 PostgreSQL restart, one short RabbitMQ stop. PostgreSQL and RabbitMQ are always running
 again when a test ends, whatever happened in it.
 """
@@ -11,10 +11,10 @@ import asyncio
 
 import pytest
 
+from bench import checks, scenarios
+from bench import services as svc
+from bench.driver import Shopper
 from cartguard.channels import replies
-from cartguard.scale import checks, scenarios
-from cartguard.scale import services as svc
-from cartguard.scale.driver import Shopper
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

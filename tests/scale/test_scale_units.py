@@ -14,10 +14,10 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import OperationalError
 
-from cartguard.scale import stores as resilient
-from cartguard.scale.checks import problems_in
-from cartguard.scale.launcher import Stack, StackConfig, _unquote_env
-from cartguard.scale.stores import ResilientRedactingSQLTrackerStore, TrackerDatabaseUnavailable
+from bench.checks import problems_in
+from bench.launcher import Stack, StackConfig, _unquote_env
+from cartguard.stores import resilient
+from cartguard.stores.resilient import ResilientRedactingSQLTrackerStore, TrackerDatabaseUnavailable
 from cartguard.stores.tracker_store import RedactingSQLTrackerStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ async def test_a_save_during_a_short_outage_is_stored_and_published_exactly_once
         await real_save(self, tracker)
 
     monkeypatch.setattr(RedactingSQLTrackerStore, "save", flaky_save)
-    with caplog.at_level(logging.WARNING, logger="cartguard.scale.stores"):
+    with caplog.at_level(logging.WARNING, logger="cartguard.stores.resilient"):
         await store.save(tracker)
 
     stored = await store.retrieve_full_tracker("conv-outage")
@@ -149,7 +149,7 @@ def _stored(texts: list[str]) -> list[dict]:
 
 
 def _problems(events: list[dict], sent: list[str]) -> list[str]:
-    from cartguard.scale.checks import StoredConversation
+    from bench.checks import StoredConversation
 
     return problems_in(StoredConversation("c", events), sent)
 

@@ -12,10 +12,11 @@ import time_machine
 from faker import Faker
 from sqlalchemy import select
 
+from cartguard.pii.tokens import TOKEN_RE
 from cartguard.settings import get_settings
 from cartguard.shop.db import make_engine, session_scope
 from cartguard.shop.models.vault import VaultEntry
-from cartguard.vault import TOKEN_RE, Vault, VaultError, get_vault
+from cartguard.vault import Vault, VaultError, get_vault
 
 fake = Faker()
 

@@ -301,7 +301,7 @@ def test_export_downloads_once_as_json(browser: Browser, demo_logins) -> None:
 def test_messenger_link_needs_a_login_then_links_that_account(
     browser: Browser, demo_logins
 ) -> None:
-    from cartguard.channels.account_linking import linked_customer
+    from cartguard.account_links import linked_customer
 
     psid = "psid-" + re.sub(r"\W", "", issue("otp", None)[1])
     token, _ = issue("messenger_link", None, payload={"psid": psid}, channel="facebook")

@@ -1,7 +1,7 @@
 """Staff accounts for the admin CLI: a role, an argon2 password hash and an encrypted TOTP secret.
 
 The table holds no plaintext secret: the password is an argon2id hash and the TOTP secret is
-AES-GCM ciphertext under a vault key (see :mod:`cartguard.privacy.staff`). ``last_otp_step``
+AES-GCM ciphertext under a vault key (see :mod:`cartguard.staff.accounts`). ``last_otp_step``
 remembers the time step of the last accepted code so that a code seen over someone's
 shoulder cannot be used a second time.
 """
@@ -19,7 +19,7 @@ class StaffAccount(Base):
 
     id = Column(Integer, primary_key=True)
     username = Column(String(64), nullable=False, unique=True)
-    role = Column(String(32), nullable=False)  # a value of cartguard.privacy.roles.Role
+    role = Column(String(32), nullable=False)  # a value of cartguard.staff.roles.Role
     password_hash = Column(String(255), nullable=False)
     totp_secret_enc = Column(Text, nullable=False)  # "<key id>:<base64 nonce+ciphertext>"
     last_otp_step = Column(Integer, nullable=True)

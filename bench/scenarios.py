@@ -1,4 +1,4 @@
-"""Load and fault scenarios shared by ``tests/scale`` (light) and ``scripts/soak.py`` (full).
+"""Load and fault scenarios shared by ``tests/scale`` (light) and ``bench/soak.py`` (full).
 
 Each fault is a coroutine that runs beside a load run and always leaves the service running
 again; the callers still wrap them in ``finally: ensure_*_running()`` in case the load run
@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cartguard.scale import checks, driver
-from cartguard.scale import services as svc
+from bench import checks, driver
+from bench import services as svc
 
 Fault = Callable[[], Awaitable[None]]
 

@@ -127,6 +127,24 @@ def claim_webchat_session(
     return load_webchat_session(session, conversation_id)
 
 
+def conversation_owner(
+    session: Session, conversation_id: str, customer_id: int | None, channel: str | None
+) -> ConversationOwner:
+    """The conversation's owner row, created on first sight; a signed-in customer claims an
+    anonymous one (never the other way round: a known owner is never replaced)."""
+    row = session.get(ConversationOwner, conversation_id)
+    if row is None:
+        row = ConversationOwner(
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            channel=channel or "unknown",
+        )
+        session.add(row)
+    elif row.customer_id is None and customer_id is not None:
+        row.customer_id = customer_id
+    return row
+
+
 def touch(session: Session, conversation_id: str) -> None:
     """Note activity (retention counts from ``last_seen_at``)."""
     session.execute(

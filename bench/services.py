@@ -175,8 +175,8 @@ def pg_ctl(action: str) -> None:
     """``start`` / ``stop`` / ``restart`` the local cluster (needs root or the postgres user)."""
     if action not in {"start", "stop", "restart"}:
         raise ValueError(action)
-    subprocess.run(  # noqa: S603 - fixed arguments
-        ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", action],  # noqa: S607
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", action],
         check=True,
         capture_output=True,
         timeout=90,
@@ -203,8 +203,8 @@ def rabbitmqctl(action: str) -> None:
     """``stop_app`` / ``start_app`` on the local RabbitMQ node."""
     if action not in {"stop_app", "start_app"}:
         raise ValueError(action)
-    subprocess.run(  # noqa: S603 - fixed arguments
-        ["rabbitmqctl", action],  # noqa: S607
+    subprocess.run(
+        ["rabbitmqctl", action],
         check=True,
         capture_output=True,
         timeout=120,

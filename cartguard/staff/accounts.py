@@ -32,15 +32,15 @@ from sqlalchemy.orm import Session
 
 from cartguard import audit
 from cartguard.keys import Keys, load_keys
-from cartguard.privacy.passwords import (
+from cartguard.shop.models._common import utcnow
+from cartguard.shop.models.staff import StaffAccount
+from cartguard.staff.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
     verify_password,
 )
-from cartguard.privacy.roles import DESCRIPTIONS, Permission, Role, is_allowed
-from cartguard.shop.models._common import utcnow
-from cartguard.shop.models.staff import StaffAccount
+from cartguard.staff.roles import DESCRIPTIONS, Permission, Role, is_allowed
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)

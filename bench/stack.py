@@ -18,7 +18,7 @@ concurrency over socket.io (polling). Printed: messages per second, p50/p95 late
 turn (message sent -> last reply received), and the ratio b/a. Goal: p95 ratio <= 1.15,
 throughput ratio >= 0.9.
 
-    .venv/bin/python scripts/bench_stack.py [--rounds 3] [--conversations 16]
+    .venv/bin/python bench/stack.py [--rounds 3] [--conversations 16]
         [--concurrency 4] [--databases sqlite,postgresql] [--json results/bench_stack.json]
 """
 
@@ -38,9 +38,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cartguard.scale import driver  # noqa: E402
-from cartguard.scale import services as svc  # noqa: E402
-from cartguard.scale.launcher import Stack, StackConfig  # noqa: E402
+from bench import driver  # noqa: E402
+from bench import services as svc  # noqa: E402
+from bench.launcher import Stack, StackConfig  # noqa: E402
 
 GOAL_P95_RATIO = 1.15
 GOAL_THROUGHPUT_RATIO = 0.9

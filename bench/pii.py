@@ -10,7 +10,7 @@ has the gold span's label and their overlap ratio (shared characters / the longe
 least ``--overlap`` (default 0.5); every gold and predicted span is matched at most once.
 Only labels the detector produces and the data set annotates are scored.
 
-    .venv/bin/python scripts/bench_pii.py [--overlap 0.5] [--errors PHONE_NUMBER]
+    .venv/bin/python bench/pii.py [--overlap 0.5] [--errors PHONE_NUMBER]
 """
 
 from __future__ import annotations

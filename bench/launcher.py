@@ -1,4 +1,4 @@
-"""``python -m cartguard.scale.launcher --replicas 2``: N Rasa + N action servers on one machine.
+"""``python -m bench.launcher --replicas 2``: N Rasa + N action servers on one machine.
 
 A small stand-in for a Kubernetes deployment, for tests, benchmarks and trying things out:
 
@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cartguard.scale import services as svc
+from bench import services as svc
 from cartguard.settings import PROJECT_ROOT
 
 PYTHON = Path(sys.executable)
@@ -239,7 +239,7 @@ class Stack:
         return env
 
     def _run_cli(self, *args: str) -> None:
-        result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        result = subprocess.run(
             [str(CARTGUARD_CLI), *args],
             env=self.env,
             cwd=PROJECT_ROOT,
@@ -275,7 +275,7 @@ class Stack:
 
     def totp_code(self, customer_id: int) -> str:
         """The current step-up code of a seeded customer (dev keys only, like the CLI)."""
-        result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        result = subprocess.run(
             [str(CARTGUARD_CLI), "totp-code", str(customer_id)],
             env=self.base_env(),  # without the secrets in the environment: dev keys only
             cwd=PROJECT_ROOT,
@@ -343,7 +343,7 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         log = (self.logs / f"{name}.log").open("ab")
-        process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+        process = subprocess.Popen(
             argv,
             env=env,
             cwd=cwd,
@@ -533,7 +533,7 @@ def print_env(config: StackConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cartguard.scale.launcher", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.launcher", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--flavour", choices=["cartguard", "stock"], default="cartguard")
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         for replica in stack.replicas:
             print(f"    rasa {replica.rasa_url}  ->  actions {replica.action_url}", flush=True)
         if args.conversations:
-            from cartguard.scale.driver import drive_demo
+            from bench.driver import drive_demo
 
             print(drive_demo(stack, args.conversations), flush=True)
         print(f"==> up; stopping after {args.max_seconds:.0f} s or on Ctrl-C", flush=True)

@@ -13,7 +13,7 @@ Bounded: fixed conversation counts, 60 s reply timeout, ``--max-minutes`` for th
 PostgreSQL and RabbitMQ are running again when it ends, whatever happened. Exit status 1 when
 any check fails.
 
-    .venv/bin/python scripts/soak.py [--replicas 2] [--conversations 60] [--concurrency 12]
+    .venv/bin/python bench/soak.py [--replicas 2] [--conversations 60] [--concurrency 12]
         [--broker-outage 30] [--max-minutes 30]
 """
 
@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cartguard.scale import checks, scenarios  # noqa: E402
-from cartguard.scale import services as svc  # noqa: E402
-from cartguard.scale.launcher import StackConfig, running  # noqa: E402
+from bench import checks, scenarios  # noqa: E402
+from bench import services as svc  # noqa: E402
+from bench.launcher import StackConfig, running  # noqa: E402
 
 
 def describe(name: str, result, problems: dict) -> bool:  # noqa: ANN001 - LoadResult

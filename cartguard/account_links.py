@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cartguard import audit
-from cartguard.channels.conversations import note_messenger_sender
 from cartguard.links import issue_link
+from cartguard.shop.conversations import note_messenger_sender
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.channels import MessengerLink
 
