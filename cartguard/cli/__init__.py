@@ -9,6 +9,7 @@ import typer
 
 from cartguard.cli import audit as audit_cli
 from cartguard.cli import channels as channels_cli
+from cartguard.cli import db as db_cli
 from cartguard.cli import dev
 from cartguard.cli import privacy as privacy_cli
 from cartguard.cli import security as security_cli
@@ -29,6 +30,7 @@ web_cli.register(app)
 vault_cli.register(app)
 security_cli.register(app)
 channels_cli.register(app)
+db_cli.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

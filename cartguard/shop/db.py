@@ -15,12 +15,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, declarative_base, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from cartguard.settings import get_settings
-
-#: Declarative base of every Cartguard table (SQLAlchemy 1.4 with the 2.0-style ``future`` API).
-Base = declarative_base()
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -82,6 +79,6 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 def create_schema(engine: Engine | None = None) -> None:
     """Create every table that does not exist yet (idempotent)."""
-    from cartguard.shop import models  # noqa: F401 - registers every table on Base.metadata
+    from cartguard.shop.models import Base
 
     Base.metadata.create_all(engine or get_engine())

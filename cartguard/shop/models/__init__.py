@@ -3,6 +3,7 @@
 Areas add their module here (one import line) so ``create_schema`` creates their tables.
 """
 
+from cartguard.shop.models._common import Base
 from cartguard.shop.models.customers import Customer, PaymentMethod
 from cartguard.shop.models.orders import Order, OrderItem, OrderStatusEvent, Refund
 from cartguard.shop.models.billing import Balance, Invoice
@@ -21,6 +22,7 @@ from cartguard.shop.models.security import SecurityEvent  # noqa: F401 - and its
 __all__ = [
     "AuditEntry",
     "Balance",
+    "Base",
     "ConversationOwner",
     "Customer",
     "Invoice",

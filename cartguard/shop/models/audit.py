@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Integer, String, Text
 
-from cartguard.shop.db import Base
+from cartguard.shop.models._common import Base
 from cartguard.shop.models._common import utcnow
 
 

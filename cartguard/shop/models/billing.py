@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import relationship
 
-from cartguard.shop.db import Base
+from cartguard.shop.models._common import Base
 from cartguard.shop.models._common import utcnow
 
 BALANCE_TYPES = ("store_credit", "gift_card", "loyalty_points")

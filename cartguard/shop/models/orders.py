@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import relationship
 
-from cartguard.shop.db import Base
+from cartguard.shop.models._common import Base
 from cartguard.shop.models._common import utcnow
 
 #: statuses in lifecycle order; an order can be cancelled or re-addressed only before "shipped"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String
 
-from cartguard.shop.db import Base
+from cartguard.shop.models._common import Base
 from cartguard.shop.models._common import utcnow
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, String
 
-from cartguard.shop.db import Base
+from cartguard.shop.models._common import Base
 from cartguard.shop.models._common import utcnow
 
 
