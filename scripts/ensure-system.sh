@@ -14,6 +14,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's haproxy (load-balancer tests, deploy checks)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; } \
+      || echo "!! could not install haproxy; load-balancer tests will fail"
+  else
+    echo "!! haproxy is missing: install it (apt-get install haproxy) for the load-balancer tests"
+  fi
+fi
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 if ! port_open 5432 && command -v pg_ctlcluster >/dev/null 2>&1; then
