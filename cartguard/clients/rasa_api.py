@@ -5,18 +5,24 @@ installation's ``rasa_jwt_secret`` and sends it in the ``Authorization`` header.
 option, ``?token=...``, would put the secret into URLs and access logs, so it is not offered.
 Every failure (refused connection, timeout, a non-2xx answer) surfaces as :class:`RasaUnavailable`
 with a message an operator can act on; callers keep the result in the outbox and retry.
+
+An ``EXTERNAL_*`` turn says nothing about who it concerns, and Rasa's secret lets anyone create
+one, so :meth:`RasaClient.trigger_intent` adds, for the customer it is about, a signed identity
+made for this conversation and intent only (:func:`cartguard.identity.issue_external_identity`,
+signed with the login key that Rasa never holds); the actions verify and use it up.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import jwt
 import requests
 
+from cartguard.identity import EXTERNAL_IDENTITY_ENTITY, issue_external_identity
 from cartguard.keys import Keys, load_keys
 from cartguard.settings import Settings, get_settings
 
@@ -37,6 +43,8 @@ class RasaClient:
     base_url: str
     jwt_secret: str
     timeout_seconds: float = 5.0
+    #: the keys that sign external identities (the installation's, unless a test passes some)
+    identity_keys: Keys | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(
@@ -44,7 +52,11 @@ class RasaClient:
     ) -> RasaClient:
         settings = settings or get_settings()
         keys = keys or load_keys(settings)
-        return cls(base_url=settings.rasa_url.rstrip("/"), jwt_secret=keys.get("rasa_jwt_secret"))
+        return cls(
+            base_url=settings.rasa_url.rstrip("/"),
+            jwt_secret=keys.get("rasa_jwt_secret"),
+            identity_keys=keys,
+        )
 
     def _auth_header(self) -> dict[str, str]:
         now = int(time.time())
@@ -94,12 +106,25 @@ class RasaClient:
         intent: str,
         entities: dict[str, Any] | None = None,
         output_channel: str = "latest",
+        *,
+        customer_id: int | None = None,
     ) -> dict[str, Any]:
-        """Inject ``intent`` into the conversation; the bot's answer goes to its latest channel."""
+        """Inject ``intent`` into the conversation; the bot's answer goes to its latest channel.
+
+        ``customer_id`` is who the turn is about: it travels as a signed, single-use identity
+        bound to this conversation and intent. Without it the turn is anonymous.
+        """
+        body_entities = dict(entities or {})
+        if EXTERNAL_IDENTITY_ENTITY in body_entities:
+            raise ValueError(f"{EXTERNAL_IDENTITY_ENTITY!r} is set by the client, never passed in")
+        if customer_id is not None:
+            body_entities[EXTERNAL_IDENTITY_ENTITY] = issue_external_identity(
+                customer_id, conversation_id, intent, keys=self.identity_keys
+            )
         path = f"/conversations/{quote(conversation_id, safe='')}/trigger_intent"
         return self._post(
             path,
-            {"name": intent, "entities": dict(entities or {})},
+            {"name": intent, "entities": body_entities},
             {"output_channel": output_channel},
         )
 

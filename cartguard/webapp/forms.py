@@ -233,7 +233,9 @@ class CardForm(SecureForm):
         return FormResult(
             title="Card saved",
             message=f"Your {brand} card ending in {last4} is now your default payment method.",
-            notification=Notification("EXTERNAL_card_saved", {"card_last4": last4}),
+            notification=Notification(
+                "EXTERNAL_card_saved", {"card_last4": last4}, link.customer_id
+            ),
         )
 
 
@@ -308,7 +310,9 @@ class AddressForm(SecureForm):
         return FormResult(
             title="Address updated",
             message=f"Order {order.id} will be delivered to the new address.",
-            notification=Notification("EXTERNAL_address_changed", {"order_id": order.id}),
+            notification=Notification(
+                "EXTERNAL_address_changed", {"order_id": order.id}, link.customer_id
+            ),
         )
 
 
@@ -340,7 +344,7 @@ class OtpForm(SecureForm):
         return FormResult(
             title="Verified",
             message="Thanks, you're verified. You can go back to the chat now.",
-            notification=Notification("EXTERNAL_stepup_verified", {}),
+            notification=Notification("EXTERNAL_stepup_verified", {}, link.customer_id),
         )
 
 
@@ -394,7 +398,7 @@ class EnrolForm(OtpForm):
         return FormResult(
             title="Two-step verification is on",
             message="Your authenticator app is set up. You can go back to the chat now.",
-            notification=Notification("EXTERNAL_enrolled", {}),
+            notification=Notification("EXTERNAL_enrolled", {}, link.customer_id),
         )
 
 

@@ -5,6 +5,10 @@ A form's result is written to the outbox table in the same transaction as the da
 reached the row stays pending; the web service retries in the background and the action server
 can call :func:`deliver_pending` for a conversation when the shopper next writes. A delivering
 process first claims a row for a short while, so two processes never send the same result twice.
+
+A notification names the customer it is about. The row keeps that id (an identifier, like the
+order id beside it) and the signed identity is minted only when the row is sent, so a result
+that waited for Rasa still arrives with a fresh, two-minute identity.
 """
 
 from __future__ import annotations
@@ -27,15 +31,18 @@ from cartguard.shop.models.web import OutboxNotification
 
 log = logging.getLogger(__name__)
 
-#: the intents the lead's dialogue handles; anything else is a programming error
+#: the intents the dialogue handles; anything else is a programming error
 INTENTS = frozenset(
     {
         "EXTERNAL_card_saved",
         "EXTERNAL_address_changed",
         "EXTERNAL_stepup_verified",
         "EXTERNAL_enrolled",
+        "EXTERNAL_messenger_linked",
     }
 )
+#: where the row's JSON keeps the customer id (never sent to Rasa as it is)
+_CUSTOMER_KEY = "__customer_id"
 CLAIM_SECONDS = 30
 #: after this many failed attempts a row is reported in the log at warning level on each retry
 WARN_AFTER_ATTEMPTS = 3
@@ -43,10 +50,12 @@ WARN_AFTER_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Notification:
-    """What a form wants the conversation to hear: an intent and non-personal entities."""
+    """What a form wants the conversation to hear: an intent, non-personal entities, and the
+    customer it is about (``None``: the turn is anonymous and account actions will not act)."""
 
     intent: str
     entities: dict[str, Any]
+    customer_id: int | None = None
 
 
 def enqueue(
@@ -55,10 +64,15 @@ def enqueue(
     """Add a pending notification in the caller's transaction."""
     if notification.intent not in INTENTS:
         raise ValueError(f"unknown notification intent {notification.intent!r}")
+    stored = dict(notification.entities)
+    if _CUSTOMER_KEY in stored:
+        raise ValueError(f"{_CUSTOMER_KEY!r} is reserved")
+    if notification.customer_id is not None:
+        stored[_CUSTOMER_KEY] = int(notification.customer_id)
     row = OutboxNotification(
         conversation_id=conversation_id,
         intent=notification.intent,
-        entities=json.dumps(notification.entities, sort_keys=True),
+        entities=json.dumps(stored, sort_keys=True),
         created_at=utcnow(),
         attempts=0,
     )
@@ -119,11 +133,12 @@ def deliver_pending(
                 continue
             row = session.get(OutboxNotification, row_id)
             target, intent, entities = row.conversation_id, row.intent, json.loads(row.entities)
+        customer_id = entities.pop(_CUSTOMER_KEY, None)
         if target in blocked:
             _release(scope, row_id, None)
             continue
         try:
-            client.trigger_intent(target, intent, entities)
+            client.trigger_intent(target, intent, entities, customer_id=customer_id)
         except RasaUnavailable as exc:
             blocked.add(target)
             _release(scope, row_id, str(exc))

@@ -175,13 +175,17 @@ def test_database_down_gives_a_polite_answer(tracker_factory, token_for, monkeyp
 
 
 def test_a_turn_triggered_by_the_web_service_keeps_the_verified_identity(tracker_factory):
-    """trigger_intent turns carry no login token; the identity verified before still holds."""
+    """trigger_intent turns carry no login token but the web service's signed identity
+    (tests/dialogue/test_external_identity.py plays the attacks on it)."""
     from actions.payments import ActionCardSaved
+    from cartguard.identity import EXTERNAL_IDENTITY_ENTITY, issue_external_identity
 
+    token = issue_external_identity(1, "conv-test", "EXTERNAL_card_saved")
     tracker = tracker_factory(
         intent="EXTERNAL_card_saved",
         text="EXTERNAL: EXTERNAL_card_saved",
         metadata={"is_external": True},
+        entities=[{"entity": EXTERNAL_IDENTITY_ENTITY, "value": token}],
         slots={"customer_id": 1, "card_last4": "4242"},
         input_channel=None,
     )

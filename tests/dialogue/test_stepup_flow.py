@@ -68,7 +68,10 @@ def test_gate_offers_enrolment_to_a_customer_without_an_authenticator(tracker_fa
 
 def test_public_channel_gets_a_link_not_a_question(tracker_factory, secret):
     from actions.stepup import ActionStepUpGate
+    from cartguard.account_links import complete_linking
 
+    with session_scope() as session:  # Messenger identity needs a live account link
+        complete_linking(session, CUSTOMER, "psid-123")
     tracker = tracker_factory(
         sender_id="psid-123", intent="check_balance", metadata=meta(), input_channel="facebook"
     )
