@@ -30,6 +30,7 @@ SECRET_NAMES = (
     "messenger_verify_token",  # Facebook webhook verification token
     "messenger_page_token",  # Graph API page access token
     "audit_key",  # keys the audit log's hash chain
+    "payment_provider_key",  # API key the web service presents to the payment provider
 )
 
 

@@ -9,7 +9,9 @@ Guarantees, in the spirit of pyca/cryptography's "hard to misuse" APIs:
   the value; the table stores only a hash of each token.
 * Every entry expires (one-time codes after 15 minutes, everything else after the retention
   period) and can be forgotten per customer or per conversation.
-* Card security codes are refused outright: they may never be stored, even encrypted.
+* Card security codes and card numbers are refused outright: a CVV may never be stored, even
+  encrypted, and card numbers belong to the payment provider, which gives the shop a token
+  (:mod:`cartguard.clients.payment_provider`); the shop holds no card number in any form.
 * Several keys may be configured (``load_keys().vault_keys``, newest last): new entries use
   the newest, old entries stay readable, :meth:`Vault.rotate` re-encrypts them.
 
@@ -39,7 +41,6 @@ from sqlalchemy.orm import Session
 
 from cartguard.keys import load_keys, write_key_file
 from cartguard.pii.tokens import TOKEN_RE
-from cartguard.pii.validators import digits_only, luhn_valid
 from cartguard.settings import get_settings
 from cartguard.shop.db import get_engine, session_scope
 from cartguard.shop.models._common import utcnow
@@ -65,6 +66,8 @@ TOKEN_KINDS: dict[str, str] = {
 }
 #: Labels that are never accepted, whatever the caller's reason.
 NEVER_STORED = frozenset({"CVV", "CVC", "CARD_SECURITY_CODE"})
+#: Card numbers go to the payment provider; the shop (and so its vault) never holds one.
+CARD_NUMBER_LABELS = frozenset({"CREDIT_CARD", "CARD_NUMBER", "PAN"})
 #: Default lifetime per label, in seconds (others: the configured retention period).
 DEFAULT_TTL_SECONDS: dict[str, int] = {"OTP_CODE": 15 * 60, "PASSWORD": 15 * 60}
 
@@ -196,14 +199,15 @@ class Vault:
         label = label.upper()
         if label in NEVER_STORED:
             raise VaultError("card security codes are never stored, not even encrypted")
+        if label in CARD_NUMBER_LABELS:
+            raise VaultError(
+                "card numbers are never stored by the shop, not even encrypted: hand them to "
+                "the payment provider (cartguard.clients.payment_provider) and keep its token"
+            )
         if not isinstance(value, str) or not value.strip():
             raise VaultError("only non-empty text can be tokenized")
         if len(value) > _MAX_VALUE_CHARS:
             raise VaultError(f"values longer than {_MAX_VALUE_CHARS} characters are refused")
-        if label == "CREDIT_CARD":
-            value = digits_only(value)
-            if not luhn_valid(value):
-                raise VaultError("that is not a valid card number")
         if ttl_seconds is None:
             ttl_seconds = DEFAULT_TTL_SECONDS.get(label, get_settings().retention_days * 24 * 3600)
         if ttl_seconds <= 0:

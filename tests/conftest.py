@@ -54,6 +54,21 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
 
 
+@pytest.fixture(scope="session")
+def payment_provider(data_dir: Path):
+    """The payment provider stand-in (``devtools.payment_provider``) on a free loopback port.
+
+    Its store is ``<data dir>/payment-provider/``: the provider's side, which the card tests
+    leave out when they prove the shop's side holds no card number.
+    """
+    from cartguard.keys import load_keys
+    from devtools.payment_provider import STORE_DIR, serve_in_thread
+
+    provider = serve_in_thread(data_dir / STORE_DIR, load_keys().get("payment_provider_key"))
+    yield provider
+    provider.stop()
+
+
 @contextmanager
 def own_shop_database(path: Path) -> Iterator[None]:
     """Point the process at a fresh SQLite shop database at ``path``, with every table.
@@ -211,7 +226,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
     data = tmp_path_factory.mktemp("stack-var")
     logs = data / "logs"
     logs.mkdir()
-    ports = {"RASA_PORT": _free_port(), "ACTION_PORT": _free_port(), "WEB_PORT": _free_port()}
+    ports = {
+        "RASA_PORT": _free_port(),
+        "ACTION_PORT": _free_port(),
+        "WEB_PORT": _free_port(),
+        "PAYMENT_PROVIDER_PORT": _free_port(),  # the web service's provider URL follows it
+    }
     web_url = f"http://127.0.0.1:{ports['WEB_PORT']}"
     rasa_url = f"http://127.0.0.1:{ports['RASA_PORT']}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARTGUARD_")}
@@ -236,6 +256,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
     )
     python = sys.executable
     commands = {
+        "payment-provider": [python, "-m", "devtools.payment_provider"],
         "actions": [python, "-m", "cartguard.action_server", "--port", str(ports["ACTION_PORT"])],
         "web": [python, "-m", "cartguard.webapp"],
         "rasa": [
@@ -270,6 +291,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
                 procs[name] = subprocess.Popen(
                     command, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
+        _wait_http(f"http://127.0.0.1:{ports['PAYMENT_PROVIDER_PORT']}/healthz", 60, procs, logs)
         _wait_http(f"{web_url}/healthz", 60, procs, logs)
         _wait_http(f"{rasa_url}/", 300, procs, logs)
         logins_file = json.loads((data / "demo-logins.json").read_text())

@@ -206,12 +206,19 @@ def add_default_card(
     customer_id: int,
     *,
     brand: str,
-    mask: str,
     last4: str,
     expiry: str,
-    token: str,
+    provider_token: str,
 ) -> PaymentMethod:
-    """Store a card reference (never the number) and make it the customer's only default."""
+    """Store a card reference and make it the customer's only default.
+
+    The shop keeps only what the payment provider answered: its token (in the
+    ``vault_token`` column, a name from before cards went to the provider), the brand, the
+    last four digits and the expiry. Never the number, not even encrypted: ``mask`` shows
+    the last four only.
+    """
+    if not (len(last4) == 4 and last4.isdigit()):
+        raise ValueError("last4 must be the card's last four digits")
     session.execute(
         update(PaymentMethod)
         .where(PaymentMethod.customer_id == customer_id)
@@ -221,10 +228,10 @@ def add_default_card(
     method = PaymentMethod(
         customer_id=customer_id,
         brand=brand,
-        mask=mask,
+        mask="*" * 12 + last4,
         last4=last4,
         expiry=expiry,
-        vault_token=token,
+        vault_token=provider_token,
         is_default=True,
         created_at=utcnow(),
     )

@@ -20,6 +20,7 @@ from sanic.exceptions import MethodNotSupported, NotFound, PayloadTooLarge, Sani
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from cartguard.clients.payment_provider import PaymentProviderClient
 from cartguard.clients.rasa_api import RasaClient
 from cartguard.keys import load_keys
 from cartguard.monitoring.service import install_web as install_monitoring
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None, *, rasa_client: RasaClient | No
     ctx.secure_cookies = bool(settings.tls_cert) or settings.behind_tls_proxy
     ctx.widget_ready = WIDGET_BUNDLE.exists()
     ctx.rasa_client = rasa_client or RasaClient.from_settings(settings, keys)
+    # card numbers go to the payment provider; a missing API key stops the start here
+    ctx.payment_provider = PaymentProviderClient.from_settings(settings, keys)
     ctx.login_throttle = views.LoginThrottle()
     ctx.log = log
     ctx.pending_deliveries = set()

@@ -8,8 +8,11 @@ validate, apply, use the link up, commit, then tell the conversation.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -18,8 +21,14 @@ from sqlalchemy.orm import Session
 
 from cartguard import audit
 from cartguard.account_links import complete_linking
+from cartguard.clients.payment_provider import (
+    CardRefused,
+    CardToken,
+    PaymentProviderClient,
+    PaymentProviderError,
+)
 from cartguard.links import Link
-from cartguard.pii.validators import card_mask, luhn_valid
+from cartguard.pii.validators import luhn_valid
 from cartguard.privacy.export import export_customer
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.queries import (
@@ -35,8 +44,9 @@ from cartguard.stepup.enrolment import (
     is_enrolled,
 )
 from cartguard.stepup.service import StepUpService
-from cartguard.vault import get_vault
 from cartguard.webapp.outbox import Notification
+
+log = logging.getLogger(__name__)
 
 MAX_FIELD_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -113,6 +123,14 @@ class SecureForm:
         """Return ``(cleaned, errors)``; ``errors`` maps a field to a sentence for the shopper."""
         return dict(data), {}
 
+    async def prepare(self, cleaned: dict[str, Any], services: Any) -> dict[str, Any]:
+        """Work with another service before ``apply`` (``services``: the app's context).
+
+        Runs after validation and before anything is written; raising :class:`FormRejected`
+        here leaves the link usable and the database untouched. Most forms need nothing.
+        """
+        return cleaned
+
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
@@ -171,9 +189,21 @@ def parse_expiry(value: str, now: datetime) -> tuple[int, int] | None:
     return month, year
 
 
+#: the shopper's message when the provider is down or answers nonsense (details go to the log)
+CARD_NOT_SAVED = (
+    "We couldn't save your card just now, and nothing was stored. Please try again in a "
+    "minute; this page works until the link expires."
+)
+
+
 class CardForm(SecureForm):
-    """A new default card. The number is tokenized by the vault; the CVV is checked for shape
-    only and then dropped: it is never stored, logged or shown back."""
+    """A new default card, tokenized by the payment provider: the shop never holds the number.
+
+    The number, expiry, name and security code go to the provider (``prepare``); the shop
+    keeps the provider's token, the brand, the last four digits and the expiry (``apply``).
+    The security code is checked for shape, passed on once and never stored, logged or shown
+    back; the name on the card stays with the provider too.
+    """
 
     purpose = "card"
     template = "forms/card.html"
@@ -198,43 +228,55 @@ class CardForm(SecureForm):
         if not (cvv.isdigit() and len(cvv) in cvv_len):
             digits = " or ".join(str(n) for n in cvv_len)
             errors["cvv"] = f"The security code is the {digits} digits on your card."
-        cleaned = {"pan": pan, "expiry": expiry, "name": name, "brand": brand}
+        cleaned = {"pan": pan, "expiry": expiry, "name": name, "cvv": cvv}
         return cleaned, errors
+
+    async def prepare(self, cleaned: dict[str, Any], services: Any) -> dict[str, Any]:
+        """Hand the card to the provider; only its token and the displayable parts go on."""
+        client: PaymentProviderClient = services.payment_provider
+        month, year = cleaned["expiry"]
+        try:
+            card = await asyncio.to_thread(
+                client.tokenize_card,
+                number=cleaned["pan"],
+                exp_month=month,
+                exp_year=year,
+                cvc=cleaned["cvv"],
+                name=cleaned["name"],
+                idempotency_key=secrets.token_urlsafe(16),
+            )
+        except CardRefused as refused:
+            raise FormRejected(refused.message, status=400) from None
+        except PaymentProviderError as exc:
+            log.error("card not saved: %s", exc)  # the message never quotes card data
+            raise FormRejected(CARD_NOT_SAVED, status=503) from None
+        return {"card": card}
 
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        pan: str = cleaned["pan"]
-        month, year = cleaned["expiry"]
-        token = get_vault().tokenize(
-            pan,
-            "CREDIT_CARD",
-            customer_id=link.customer_id,
-            conversation_id=link.conversation_id,
-        )
-        last4 = pan[-4:]
+        card: CardToken = cleaned["card"]
         add_default_card(
             session,
             link.customer_id,
-            brand=cleaned["brand"],
-            mask=card_mask(pan),
-            last4=last4,
-            expiry=f"{month:02d}/{year}",
-            token=token,
+            brand=card.brand,
+            last4=card.last4,
+            expiry=card.expiry,
+            provider_token=card.id,
         )
         audit.record(
             session,
             _actor(link),
             "payment_method.added",
             subject=_actor(link),
-            details={"via": "secure_form", "brand": cleaned["brand"]},
+            details={"via": "secure_form", "brand": card.brand},
         )
-        brand = cleaned["brand"].title() if cleaned["brand"] != "amex" else "American Express"
+        brand = {"amex": "American Express", "card": "payment"}.get(card.brand, card.brand.title())
         return FormResult(
             title="Card saved",
-            message=f"Your {brand} card ending in {last4} is now your default payment method.",
+            message=f"Your {brand} card ending in {card.last4} is now your default payment method.",
             notification=Notification(
-                "EXTERNAL_card_saved", {"card_last4": last4}, link.customer_id
+                "EXTERNAL_card_saved", {"card_last4": card.last4}, link.customer_id
             ),
         )
 

@@ -329,6 +329,7 @@ async def secure_form(request: Request, token: str) -> HTTPResponse:
                     extra=form.error_context(session, link, viewer),
                 )
             try:
+                cleaned = await form.prepare(cleaned, request.app.ctx)  # e.g. card -> provider
                 outcome = form.apply(session, link, cleaned, viewer)
             except FormRejected as rejected:
                 if not rejected.keep_changes:

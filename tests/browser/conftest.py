@@ -74,7 +74,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def fake_stack(data_dir: Path) -> Iterator[Stack]:
+def fake_stack(data_dir: Path, payment_provider) -> Iterator[Stack]:
     from fakechat import FakeChat
     from sqlalchemy import select
 
@@ -90,7 +90,12 @@ def fake_stack(data_dir: Path) -> Iterator[Stack]:
         created = create_demo_logins(session, [c.id for c in customers])
         logins = {c.id: (c.email.lower(), created[c.email.lower()]) for c in customers}
     chat = FakeChat(jwt_secret=load_keys().get("rasa_jwt_secret"), port=free_port()).start()
-    settings = dataclasses.replace(get_settings(), rasa_url=chat.url, outbox_retry_seconds=1)
+    settings = dataclasses.replace(
+        get_settings(),
+        rasa_url=chat.url,
+        outbox_retry_seconds=1,
+        payment_provider_url=payment_provider.url,
+    )
     server = ServerThread(create_app(settings)).start()
     chat.web_base_url = server.base_url
     yield Stack(web_url=server.base_url, logins=logins, data_dir=data_dir, chat=chat)

@@ -39,12 +39,20 @@ def fake_rasa(data_dir: Path) -> Iterator[FakeRasa]:
 
 
 @pytest.fixture(scope="session")
-def web(data_dir: Path, fake_rasa: FakeRasa, demo_logins: dict) -> Iterator[ServerThread]:
-    """The web service on a free port, telling a fake Rasa; retries the outbox every second."""
+def web(
+    data_dir: Path, fake_rasa: FakeRasa, demo_logins: dict, payment_provider
+) -> Iterator[ServerThread]:
+    """The web service on a free port, telling a fake Rasa and the payment provider stand-in;
+    retries the outbox every second."""
     from cartguard.settings import get_settings
     from cartguard.webapp.app import configure_logging, create_app
 
-    settings = dataclasses.replace(get_settings(), rasa_url=fake_rasa.url, outbox_retry_seconds=1)
+    settings = dataclasses.replace(
+        get_settings(),
+        rasa_url=fake_rasa.url,
+        outbox_retry_seconds=1,
+        payment_provider_url=payment_provider.url,
+    )
     # no redacting filter: the leak test proves the service logs no card data by itself
     configure_logging(settings, redact=False)
     server = ServerThread(create_app(settings)).start()
