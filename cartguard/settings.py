@@ -79,6 +79,9 @@ class Settings:
     anomaly_bad_signatures_per_ip: int = 10  # Messenger webhooks with a bad signature
     anomaly_staff_exports: int = 10  # customers one staff account exports per hour
     metrics_token: str | None = None  # bearer token for /metrics; unset = loopback only
+    #: Redis for the webchat's socket.io fan-out and socket holders across Rasa replicas
+    #: (cartguard/channels/cluster.py); unset = one Rasa process, everything in memory
+    socketio_redis_url: str | None = None
     #: the payment provider's API that tokenizes card numbers (the shop never holds one); in
     #: development the stand-in `python -m devtools.payment_provider` on PAYMENT_PROVIDER_PORT
     payment_provider_url: str = "http://127.0.0.1:8090"
@@ -143,6 +146,7 @@ def load_settings() -> Settings:
         anomaly_bad_signatures_per_ip=_env_int("CARTGUARD_ANOMALY_BAD_SIGNATURES_PER_IP", 10),
         anomaly_staff_exports=_env_int("CARTGUARD_ANOMALY_STAFF_EXPORTS", 10),
         metrics_token=os.environ.get("CARTGUARD_METRICS_TOKEN") or None,
+        socketio_redis_url=os.environ.get("CARTGUARD_SOCKETIO_REDIS_URL") or None,
         payment_provider_url=os.environ.get(
             "CARTGUARD_PAYMENT_PROVIDER_URL",
             f"http://127.0.0.1:{_env_int('PAYMENT_PROVIDER_PORT', 8090)}",

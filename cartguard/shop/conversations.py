@@ -11,13 +11,17 @@ installation) is unknown: the channel then starts a fresh one rather than recrea
 
 The functions take a SQLAlchemy session and leave committing to the caller;
 :func:`run_in_db` runs one of them in a worker thread inside its own transaction, so the
-channels' event loop is not blocked by the database.
+channels' event loop is not blocked by the database, and bounds the wait: a database that
+stops answering (a dropped network path, not a refusal) costs the shopper
+:data:`DB_TIMEOUT_SECONDS` and a "please try again", never a frozen chat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -25,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from cartguard.shop.db import session_scope
+from cartguard.shop.db import DatabaseUnavailable, session_scope
 from cartguard.shop.models import ConversationOwner
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.channels import WebchatSession
@@ -36,6 +40,12 @@ ANONYMOUS = "anonymous"
 CUSTOMER = "customer"
 
 UNCLAIMED_SESSION_HOURS = 24
+#: longest wait for one channel transaction before the shopper is told to try again
+DB_TIMEOUT_SECONDS = 5.0
+
+# The channels' own worker threads (not the loop's default executor): a transaction stuck on a
+# dead connection then holds one of these, never a thread something else needs.
+_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cartguard-channel-db")
 
 T = TypeVar("T")
 
@@ -53,14 +63,31 @@ class SessionState:
         return self.claimed and self.customer_id == customer_id
 
 
-async def run_in_db(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(session, *args)`` in one committed transaction, off the event loop."""
+async def run_in_db(fn: Callable[..., T], *args: Any, timeout: float = DB_TIMEOUT_SECONDS) -> T:
+    """Run ``fn(session, *args)`` in one committed transaction, off the event loop.
+
+    Raises :class:`DatabaseUnavailable` when it took longer than ``timeout``. Work that was
+    given up on is not done late: it does not start once its time is over, and it rolls back
+    instead of committing if its time ran out while it ran.
+    """
+    deadline = time.monotonic() + timeout
 
     def work() -> T:
+        if time.monotonic() > deadline:
+            raise DatabaseUnavailable("the shop database is unavailable: gave up waiting")
         with session_scope() as session:
-            return fn(session, *args)
+            result = fn(session, *args)
+            if time.monotonic() > deadline:  # the caller has gone: roll back, do not commit
+                raise DatabaseUnavailable("the shop database is unavailable: too slow")
+            return result
 
-    return await asyncio.to_thread(work)
+    future = asyncio.get_running_loop().run_in_executor(_executor, work)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except asyncio.TimeoutError as exc:
+        raise DatabaseUnavailable(
+            f"the shop database is unavailable: no answer within {timeout:.0f} s"
+        ) from exc
 
 
 def register_webchat_session(session: Session, conversation_id: str) -> None:
@@ -107,7 +134,9 @@ def claim_webchat_session(
     """Claim an unclaimed session for ``customer_id`` (None = anonymous); return the state.
 
     If someone else claimed it first, the returned state shows their claim and the caller
-    refuses the message.
+    refuses the message. A session that is already claimed is only read back (and, for its
+    owner, its activity noted), so the channel calls this one transaction for any first message of a
+    socket instead of a read, then a claim, then a touch.
     """
     now = utcnow()
     result = session.execute(
@@ -124,7 +153,11 @@ def claim_webchat_session(
             .where(ConversationOwner.conversation_id == conversation_id)
             .values(customer_id=customer_id, last_seen_at=now)
         )
-    return load_webchat_session(session, conversation_id)
+        return load_webchat_session(session, conversation_id)
+    state = load_webchat_session(session, conversation_id)
+    if state is not None and state.belongs_to(customer_id):
+        touch(session, conversation_id)  # only its owner's messages count as activity
+    return state
 
 
 def conversation_owner(
