@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -94,6 +95,8 @@ def test_the_security_core_imports_nothing_from_rasa() -> None:
 
 @pytest.mark.slow
 def test_the_wheel_ships_no_harness(tmp_path: Path) -> None:
+    build_dir = REPO / "build"
+    existed = build_dir.exists()
     subprocess.run(
         [
             sys.executable,
@@ -111,6 +114,8 @@ def test_the_wheel_ships_no_harness(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         capture_output=True,
     )
+    if not existed:  # setuptools builds in the source tree; leave nothing behind
+        shutil.rmtree(build_dir, ignore_errors=True)
     [wheel] = tmp_path.glob("cartguard-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/", 1)[0] for name in names if "/" in name}
