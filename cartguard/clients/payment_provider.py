@@ -220,7 +220,7 @@ class PaymentProviderClient:
                 exp_month=int(data["exp_month"]),
                 exp_year=int(data["exp_year"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # JSON allows Infinity
             raise PaymentProviderUnavailable(
                 "the payment provider's answer lacks the token fields"
             ) from exc
