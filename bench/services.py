@@ -315,13 +315,16 @@ class OwnPostgres:
     durability of PostgreSQL itself (a replica is killed, never this server).
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.sockets = root / "run"
+    def __init__(self, root: Path | None = None) -> None:
+        # PostgreSQL's own user must reach the directory: a fresh one under /tmp, never below
+        # a caller's private (0700) directory such as pytest's tmp_path
+        self.root = Path(tempfile.mkdtemp(prefix="cg-postgres-"))
+        self.root.chmod(0o755)
+        self.data = self.root / "data"
+        self.sockets = self.root / "run"
         self.port = free_port()
         self.process: subprocess.Popen | None = None
-        self.log = root / "postgres.log"
+        self.log = self.root / "postgres.log"
 
     @property
     def url(self) -> str:
@@ -389,12 +392,16 @@ class OwnPostgres:
         wait_for_postgres(Services(pg_url=self.url), timeout)
 
     def stop(self) -> None:
+        self._shutdown()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _shutdown(self) -> None:
         _stop_process(self.process, signal.SIGINT, 30)  # SIGINT: PostgreSQL's fast shutdown
         self.process = None
 
     def restart(self) -> None:
         """Fast shutdown and start again on the same port (a restart or fail-over)."""
-        self.stop()
+        self._shutdown()
         self.spawn()
         self.wait()
 
@@ -555,7 +562,7 @@ class OwnServices:
         self._own_root = root is None
         self.root = Path(root or tempfile.mkdtemp(prefix="cg-services-")).resolve()
         self.root.chmod(0o755)  # PostgreSQL's user must reach its directory below
-        self.postgres = OwnPostgres(self.root / "postgres")
+        self.postgres = OwnPostgres()
         self.redis = OwnRedis(self.root / "redis")
         self.rabbitmq = OwnRabbitMQ(self.root / "rabbitmq")
 

@@ -32,6 +32,40 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.close()
 
 
+#: client-side bounds on every PostgreSQL connection (libpq parameters; a value given in the
+#: URL's query string wins). A refused or silent server costs seconds, not a frozen process:
+#: connect_timeout bounds the handshake, keepalives notice an idle connection whose peer
+#: vanished, tcp_user_timeout drops one whose sent data stays unacknowledged (a dropped route).
+PG_CONNECT_ARGS: dict[str, object] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
+
+
+def postgres_engine_options(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> dict:
+    """``create_engine`` options for PostgreSQL: small explicit pool, pre-ping, time bounds.
+
+    ``pool_timeout`` makes a process whose connections are all stuck answer "unavailable"
+    after a few seconds instead of queueing forever; ``pool_recycle`` retires connections
+    before a firewall or proxy silently drops idle ones.
+    """
+    from sqlalchemy.engine import make_url
+
+    given = set(make_url(url).query)
+    return {
+        "pool_pre_ping": True,
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": 5,
+        "pool_recycle": 1800,
+        "connect_args": {k: v for k, v in PG_CONNECT_ARGS.items() if k not in given},
+    }
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL and foreign keys so several processes can share it."""
     if url.startswith("sqlite"):
@@ -43,6 +77,8 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, future=True, **postgres_engine_options(url))
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
 
 

@@ -8,14 +8,20 @@ raises :class:`TrackerDatabaseUnavailable`. The Redis lock is held meanwhile, so
 replica can interleave events of the same conversation.
 
 Retrying is safe because a save appends only the events beyond the count already stored: a
-write that did commit before the connection dropped is not written twice. Events go to the
-broker once per save, before the first write attempt, exactly as in the parent store.
+write that did commit before the connection dropped is not written twice. Events reach the
+broker through the outbox rows of the one attempt that commits (or, for another broker, after
+it), so retries never publish twice.
+
+Only a database that *refuses* (a restart: connections refused or closed) is waited for. A
+database that is *silent* (a dropped network path: no answer within the query or connect
+timeout) is not retried: each attempt would hold a thread and a connection for the whole
+timeout, and the shopper is better served by "please try again" after one timeout than by a
+frozen chat for the whole grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,8 +29,9 @@ from typing import Any, TypeVar
 
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from cartguard.stores.tracker_store import RedactingSQLTrackerStore
+from cartguard.stores.tracker_store import RedactingSQLTrackerStore, TrackerDatabaseSilent
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +41,8 @@ DEFAULT_GRACE_SECONDS = 20.0
 _FIRST_DELAY = 0.25
 _MAX_DELAY = 2.0
 
-# True while a save is writing: the events of that save have already been published.
-_published: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "cartguard_published", default=False
-)
+#: libpq's words for a connect attempt that got no answer (connect_timeout), not a refusal
+_SILENT_MARKERS = ("timeout expired", "timed out")
 
 
 class TrackerDatabaseUnavailable(RuntimeError):
@@ -73,8 +78,18 @@ class ResilientRedactingSQLTrackerStore(RedactingSQLTrackerStore):
         while True:
             try:
                 result = await attempt()
+            except (TrackerDatabaseSilent, PoolTimeout) as exc:
+                raise TrackerDatabaseUnavailable(
+                    f"the tracker database is not answering ({exc}); the conversation turn "
+                    f"was not handled"
+                ) from exc
             except (OperationalError, InterfaceError) as exc:
                 reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1]
+                if any(marker in "; ".join(reason) for marker in _SILENT_MARKERS):
+                    raise TrackerDatabaseUnavailable(
+                        f"the tracker database is not answering ({'; '.join(reason)}); the "
+                        f"conversation turn was not handled"
+                    ) from exc
                 if time.monotonic() + delay > deadline:
                     raise TrackerDatabaseUnavailable(
                         f"the tracker database did not answer for "
@@ -106,16 +121,6 @@ class ResilientRedactingSQLTrackerStore(RedactingSQLTrackerStore):
         parent = super().retrieve_full_tracker
         return await self._patiently("load a conversation", lambda: parent(conversation_id))
 
-    async def stream_events(self, tracker: DialogueStateTracker) -> None:
-        if _published.get():
-            return  # this save already published its events before writing
-        await super().stream_events(tracker)
-
     async def save(self, tracker: DialogueStateTracker) -> None:
-        await self.stream_events(tracker)  # publish once (its read is already patient)
         parent_save = super().save
-        token = _published.set(True)
-        try:
-            await self._patiently("save a conversation turn", lambda: parent_save(tracker))
-        finally:
-            _published.reset(token)
+        await self._patiently("save a conversation turn", lambda: parent_save(tracker))
