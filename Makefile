@@ -28,10 +28,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 web: cartguard/webapp/static/vendor/webchat.js
 
-cartguard/webapp/static/vendor/webchat.js: web/package.json web/package-lock.json
+# web/build.mjs writes the bundle without its Google Fonts imports (no outside request)
+cartguard/webapp/static/vendor/webchat.js: web/package.json web/package-lock.json web/build.mjs
 	@echo "==> installing the webchat widget from npm (bundled locally, no CDN)"
 	@cd web && npm ci --no-audit --no-fund --loglevel=error
-	@mkdir -p $(@D) && cp web/node_modules/rasa-webchat/lib/index.js $@
+	@cd web && node build.mjs
 
 keys: venv
 	@$(BIN)/cartguard init-keys

@@ -1,7 +1,14 @@
-// Copies the widget's self-contained UMD bundle next to the web service's static files, so the
-// webchat page loads it from our own origin (CSP script-src 'self', no CDN at run time).
-// The copy is a build output: it is ignored by git and recreated by `npm run build`.
-import { copyFileSync, mkdirSync, statSync } from "node:fs";
+// Builds the local copy of the rasa-webchat widget that the web service serves from our own
+// origin (CSP script-src 'self', no CDN at run time). The copy is a build output: it is ignored
+// by git and recreated by `make web` (or `npm run build` here).
+//
+// rasa-webchat 1.0.1's bundle asks Google Fonts for an "Inter" stylesheet from each of its CSS
+// modules (`@import url(https://fonts.googleapis.com/css?family=Inter...)`). A shop page with
+// personal data must not make outside requests (our CSP blocks it: a console error on every
+// page), so the copy drops those imports and uses the shop page's system font stack instead of
+// Inter. The build fails if the bundle still points at any outside stylesheet or font, e.g.
+// after a widget upgrade changed the text we replace.
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -9,12 +16,34 @@ const here = dirname(fileURLToPath(import.meta.url));
 const source = resolve(here, "node_modules/rasa-webchat/lib/index.js");
 const target = resolve(here, "../cartguard/webapp/static/vendor/webchat.js");
 
+// the same stack as cartguard/webapp/static/site.css (unquoted: the CSS sits in JS strings)
+const SYSTEM_FONTS = "system-ui,-apple-system,Segoe UI,Roboto,sans-serif";
+const GOOGLE_FONTS_IMPORT = /@import url\(["']?https:\/\/fonts\.googleapis\.com\/[^)]*\);?/g;
+const INTER = /font-family:\s*Inter\s*,\s*sans-serif/g;
+const OUTSIDE_STYLE = /@import\s+url\(\s*["']?(https?:)?\/\/|fonts\.googleapis\.com|fonts\.gstatic\.com/;
+
+let bundle;
 try {
-  statSync(source);
+  bundle = readFileSync(source, "utf8");
 } catch {
   console.error(`rasa-webchat is not installed (${source} missing): run "npm ci" in web/ first`);
   process.exit(1);
 }
+
+const imports = (bundle.match(GOOGLE_FONTS_IMPORT) || []).length;
+const fonts = (bundle.match(INTER) || []).length;
+const local = bundle.replace(GOOGLE_FONTS_IMPORT, "").replace(INTER, `font-family:${SYSTEM_FONTS}`);
+
+const left = local.match(OUTSIDE_STYLE);
+if (left) {
+  console.error(`the widget bundle still loads an outside stylesheet or font (${left[0]}); ` +
+    "update web/build.mjs for this rasa-webchat version");
+  process.exit(1);
+}
+
 mkdirSync(dirname(target), { recursive: true });
-copyFileSync(source, target);
-console.log(`webchat bundle copied to ${target} (${statSync(target).size} bytes)`);
+writeFileSync(target, local);
+console.log(
+  `webchat bundle written to ${target} (${statSync(target).size} bytes; ` +
+  `${imports} Google Fonts imports removed, ${fonts} Inter fonts set to the system stack)`
+);
