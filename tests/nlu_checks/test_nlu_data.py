@@ -1,7 +1,8 @@
 """Checks on the NLU training data, the held-out split and config.yml (no model training).
 
 These guard the promises the rest of Cartguard relies on: the intent and entity names of the
-contract, an evaluation that stays honest (held-out and Bitext sentences never trained on), and
+contract, an evaluation that stays honest (held-out and Bitext sentences never trained on, not
+even with a word or a number changed: see ``similarity.py``), and
 training data that never teaches the model what a raw one-time code looks like.
 """
 
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from cartguard.shop.ids import normalize_invoice_id, normalize_order_id
+from tests.nlu_checks.similarity import near_duplicates
 
 ROOT = Path(__file__).resolve().parents[2]
 NLU_DIR = ROOT / "data" / "nlu"
@@ -28,12 +30,13 @@ CONTRACT_INTENTS = {
     "check_balance", "get_invoice", "update_payment_method", "payment_issue",
     "contact_human_agent", "complaint", "export_my_data", "delete_my_data", "forget_conversation",
     "provide_otp", "greet", "goodbye", "affirm", "deny", "thank", "bot_challenge", "out_of_scope",
+    "unlink_account",  # Messenger account linking (data/nlu/messenger.yml)
 }  # fmt: skip
 CONTRACT_ENTITIES = {"order_id", "invoice_id", "amount", "balance_type"}
 BALANCE_TYPES = {"store_credit", "gift_card", "loyalty_points"}
 FEATURE_FILES = {
     "orders.yml", "balances.yml", "invoices.yml", "payments.yml", "support.yml", "privacy.yml",
-    "stepup.yml", "general.yml",
+    "stepup.yml", "general.yml", "messenger.yml",
 }  # fmt: skip
 OTP_TOKEN = re.compile(r"\btok_otp_[A-Za-z0-9_-]{22}\b")
 
@@ -116,12 +119,16 @@ def test_heldout_is_not_under_data() -> None:
     assert NLU_DIR not in HELDOUT.parents
 
 
-def test_nothing_copied_from_bitext(training, heldout) -> None:
+def bitext_rows() -> list[str]:
     path = EVAL_DIR / "bitext_customer_support.csv"
-    if not path.exists():
-        pytest.skip(f"Bitext evaluation file not found at {path} (set CARTGUARD_EVAL_DIR)")
+    # Not a skip: without the file this check would silently stop guarding the evaluation.
+    assert path.exists(), f"Bitext evaluation file not found at {path} (set CARTGUARD_EVAL_DIR)"
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row["text"] for row in csv.DictReader(handle)]
+        return [row["text"] for row in csv.DictReader(handle)]
+
+
+def test_nothing_copied_from_bitext(training, heldout) -> None:
+    rows = bitext_rows()
     exact = {normalise(text) for text in rows}
     # Same words in a different order is still a copy.
     shuffled = {tuple(sorted(normalise(text).split())) for text in rows}
@@ -131,6 +138,47 @@ def test_nothing_copied_from_bitext(training, heldout) -> None:
         if text in exact or tuple(sorted(text.split())) in shuffled:
             copied.append(message.get("text"))
     assert not copied, f"sentences copied from the Bitext evaluation set: {copied}"
+
+
+def _texts(data) -> list[str]:
+    return [message.get("text") for message in data.intent_examples]
+
+
+def test_no_heldout_sentence_has_a_near_duplicate_in_training(training, heldout) -> None:
+    """A held-out sentence one typo or one word away from a training one measures memory."""
+    close = near_duplicates(_texts(heldout), _texts(training))
+    assert not close, (
+        "held-out sentences too close to training ones (rewrite the training one):\n"
+        + ("\n".join(map(str, close)))
+    )
+
+
+def test_no_sentence_is_a_near_copy_of_a_bitext_row(training, heldout) -> None:
+    """Catches a Bitext row with its order number or one word changed (exact match cannot)."""
+    rows = bitext_rows()
+    close = near_duplicates([*_texts(training), *_texts(heldout)], rows)
+    assert not close, "sentences too close to Bitext rows (write your own):\n" + "\n".join(
+        map(str, close)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "pool"),
+    [
+        ("how can i cancel purchase 9120344751", ["how can I cancel purchase 113542617735902?"]),
+        ("whre is my ordr", ["where is my order"]),  # typos
+        ("my order where is", ["where is my order"]),  # same words, another order
+        ("refund 120 dollars", ["Refund 1200 dollars!"]),  # a number changed
+    ],
+)
+def test_the_near_duplicate_check_catches_edited_copies(text, pool) -> None:
+    assert near_duplicates([text], pool), (text, pool)
+
+
+def test_the_near_duplicate_check_lets_different_sentences_pass() -> None:
+    pool = ["where is my order", "cancel order 00004587345", "what are the termination fees"]
+    assert not near_duplicates(["has my parcel left your warehouse yet"], pool)
+    assert not near_duplicates(["does leaving my plan early cost extra"], pool)
 
 
 def test_otp_examples_carry_vault_tokens_never_raw_codes(training, heldout) -> None:
