@@ -5,32 +5,57 @@ webchat, and a lifetime of minutes. The chat never establishes identity from wha
 types; only a valid signature does. Verification failures return ``None`` rather than raising
 so that callers treat every bad token (forged, expired, wrong audience, garbage) the same way:
 as an anonymous shopper.
+
+**Revocation.** A token the web service issues for a signed-in browser names that shop session
+(claim ``sid``: the digest the ``web_sessions`` table is keyed by, not the cookie). It is valid
+only while that session is: logging out, a staff ``security revoke-sessions`` or the session's
+expiry end the token too, on every replica, because :func:`verify_login_token` looks the
+session up in the shared database. Tokens without ``sid`` (minted per message by the Messenger
+channel, or by ``cartguard login-token`` for testers) end only with their short lifetime.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cartguard.keys import Keys, load_keys
 from cartguard.shop.db import session_scope
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.channels import MessengerSeenEvent
+from cartguard.shop.models.web import WebSession
+
+log = logging.getLogger(__name__)
 
 AUDIENCE = "cartguard-webchat"
 ISSUER = "cartguard-shop-login"
 DEFAULT_TTL_SECONDS = 60 * 60
+SESSION_CLAIM = "sid"
+_SESSION_REF = re.compile(r"^[0-9a-f]{64}$")
 
 
 def issue_login_token(
-    customer_id: int, ttl_seconds: int = DEFAULT_TTL_SECONDS, keys: Keys | None = None
+    customer_id: int,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    keys: Keys | None = None,
+    *,
+    session_ref: str | None = None,
 ) -> str:
-    """Sign a login token for ``customer_id`` (what the shop's login page would do)."""
+    """Sign a login token for ``customer_id`` (what the shop's login page would do).
+
+    ``session_ref`` names the shop session the token belongs to; the token then ends with it.
+    """
+    if session_ref is not None and not _SESSION_REF.match(session_ref):
+        raise ValueError("session_ref must be the 64-hex digest of a shop session")
     keys = keys or load_keys()
     now = int(time.time())
     claims = {
@@ -41,11 +66,13 @@ def issue_login_token(
         "exp": now + ttl_seconds,
         "jti": secrets.token_urlsafe(12),
     }
+    if session_ref is not None:
+        claims[SESSION_CLAIM] = session_ref
     return jwt.encode(claims, keys.get("login_key"), algorithm="HS256")
 
 
-def verify_login_token(token: object, keys: Keys | None = None) -> int | None:
-    """Return the customer id of a valid token, else ``None`` (never trusts ``alg`` from input)."""
+def login_token_claims(token: object, keys: Keys | None = None) -> dict | None:
+    """The claims of a correctly signed, current token, else ``None`` (no revocation check)."""
     if not isinstance(token, str) or not token or len(token) > 4096:
         return None
     keys = keys or load_keys()
@@ -58,10 +85,68 @@ def verify_login_token(token: object, keys: Keys | None = None) -> int | None:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "aud", "iss"]},
         )
-        return int(claims["sub"])
+        int(claims["sub"])
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
+    sid = claims.get(SESSION_CLAIM)
+    if sid is not None and not (isinstance(sid, str) and _SESSION_REF.match(sid)):
+        return None
+    return claims
 
+
+def session_ref_of(token: object, keys: Keys | None = None) -> str | None:
+    """The shop session a valid token belongs to (None: unsigned, invalid, or not bound)."""
+    claims = login_token_claims(token, keys)
+    return claims.get(SESSION_CLAIM) if claims else None
+
+
+def ended_sessions(session_refs: set[str] | list[str]) -> set[str]:
+    """Which of these shop sessions are over (logged out, revoked, expired or unknown).
+
+    Fails closed: when the database cannot answer, every one of them counts as ended.
+    """
+    refs = {ref for ref in session_refs if isinstance(ref, str) and _SESSION_REF.match(ref)}
+    if not refs:
+        return set()
+    try:
+        with session_scope() as session:
+            rows = session.execute(
+                select(WebSession.id_hash).where(
+                    WebSession.id_hash.in_(sorted(refs)),
+                    WebSession.revoked_at.is_(None),
+                    WebSession.expires_at > utcnow(),
+                )
+            )
+            live = {row[0] for row in rows}
+    except (SQLAlchemyError, RuntimeError) as exc:
+        log.warning("chat token revocation check failed (%s): treating as signed out", exc)
+        return refs
+    return refs - live
+
+
+def _customer_of(claims: dict | None, session_live: bool) -> int | None:
+    if claims is None or not session_live:
+        return None
+    return int(claims["sub"])
+
+
+def verify_login_token(token: object, keys: Keys | None = None) -> int | None:
+    """Return the customer id of a valid, unrevoked token, else ``None``.
+
+    Never trusts ``alg`` from input. A token bound to a shop session costs one primary-key
+    lookup; async callers use :func:`verify_login_token_async` to keep it off the event loop.
+    """
+    claims = login_token_claims(token, keys)
+    sid = claims.get(SESSION_CLAIM) if claims else None
+    return _customer_of(claims, sid is None or not ended_sessions({sid}))
+
+
+async def verify_login_token_async(token: object, keys: Keys | None = None) -> int | None:
+    """:func:`verify_login_token` for the event loop: the database lookup runs in a thread."""
+    claims = login_token_claims(token, keys)
+    sid = claims.get(SESSION_CLAIM) if claims else None
+    live = sid is None or not await asyncio.to_thread(ended_sessions, {sid})
+    return _customer_of(claims, live)
 
 
 # --- EXTERNAL turns: what the web service tells a conversation --------------------------------

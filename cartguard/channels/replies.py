@@ -51,6 +51,16 @@ UNSUPPORTED_CONTENT = "Sorry, I can only read text messages here. Please type yo
 
 NEW_CONVERSATION = "I've started a new conversation. Please send your message again."
 
+COMMAND_REFUSED = (
+    "Sorry, I can't accept that message: it looks like one of my internal commands. "
+    "Please type your question in your own words, or use the buttons I offer."
+)
+
+SIGNED_OUT = (
+    "You signed out, so this chat has ended here. Sign in again on the shop's site to "
+    "continue with your account."
+)
+
 
 # --- security tips (monitoring): sent right before a redacted message is forwarded ----------
 

@@ -46,13 +46,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from cartguard.channels import replies
+from cartguard.channels import intent_guard, replies
 from cartguard.channels.cluster import Holders, build_client_manager, build_holders
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
 from cartguard.channels.guard import MessageGuard, client_ip
 from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
-from cartguard.identity import verify_login_token
+from cartguard.control_chars import strip_control_chars
+from cartguard.identity import ended_sessions, session_ref_of, verify_login_token_async
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics, signals
 from cartguard.settings import get_settings
@@ -70,6 +71,8 @@ logger = logging.getLogger(__name__)
 AUTH_TOKEN = "auth_token"  # noqa: S105 - a metadata key name
 PII_REMOVED = "pii_removed"
 _TOUCH_EVERY_SECONDS = 60.0
+#: how often sockets of shoppers who logged out elsewhere are moved out of their conversation
+REVOCATION_SWEEP_SECONDS = 15.0
 #: a message whose redaction takes longer is answered "try again" rather than left hanging
 _EDGE_TIMEOUT_SECONDS = 15.0
 
@@ -84,7 +87,9 @@ class SecureSocketIOOutput(SocketIOOutput):
 
         The stock output turns every button into a quick reply whose payload is sent back as a
         message, so a secure-form link would be posted into the chat instead of opened.
+        Payloads are recorded as offered first, so that the intent guard accepts the tap.
         """
+        await intent_guard.remember_offered(recipient_id, intent_guard.payloads_of(buttons))
         replies = []
         for button in buttons:
             reply = {"content_type": "text", "title": button["title"], "payload": button["payload"]}
@@ -96,12 +101,28 @@ class SecureSocketIOOutput(SocketIOOutput):
             await self._send_message(recipient_id, {"text": part})
         await self._send_message(recipient_id, {"text": parts[-1], "quick_replies": replies})
 
+    async def send_elements(self, recipient_id: str, elements: Any, **kwargs: Any) -> None:
+        elements = list(elements or [])
+        offered = [
+            payload
+            for element in elements
+            if isinstance(element, dict)
+            for payload in intent_guard.payloads_of(element.get("buttons"))
+        ]
+        await intent_guard.remember_offered(recipient_id, offered)
+        await super().send_elements(recipient_id, elements, **kwargs)
+
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         payload = json_message.get("data", json_message)
         if isinstance(payload, dict):
             payload = {k: v for k, v in payload.items() if k not in {"room", "to", "skip_sid"}}
+            offered = [
+                *intent_guard.payloads_of(payload.get("quick_replies")),
+                *intent_guard.payloads_of(payload.get("buttons")),
+            ]
+            await intent_guard.remember_offered(recipient_id, offered)
         await self._send_message(recipient_id, payload)
 
 
@@ -113,6 +134,8 @@ class _Socket:
     ticket: Ticket | None = None
     proven: bool = False  # in the conversation's room, identity matched
     customer_id: int | None = None  # identity it proved (None = anonymous)
+    #: the shop session behind the token it proved with: logging out there ends its chat
+    session_ref: str | None = None
     touched_at: float = 0.0
     #: one event at a time per socket: messages reach Rasa in the order they were typed, and
     #: a claim cannot race another event of the same socket
@@ -159,6 +182,7 @@ class SecureSocketIOInput(SocketIOInput):
         self.socketio_redis_url = socketio_redis_url or get_settings().socketio_redis_url
         self._holders: Holders | None = None  # who holds each anonymous conversation
         self._session_key: bytes | None = None
+        self._sweeper: asyncio.Task | None = None  # see sweep_revoked
 
     @property
     def guard(self) -> MessageGuard:
@@ -209,6 +233,7 @@ class SecureSocketIOInput(SocketIOInput):
             if sock.customer_id is None:
                 await self.holders.release(conversation_id, sid)
         sock.ticket, sock.proven, sock.customer_id = None, False, None
+        sock.session_ref = None
 
     async def _prove(self, sid: str, sock: _Socket, customer_id: int | None) -> bool:
         """The socket may now hear its conversation: join the room.
@@ -261,12 +286,55 @@ class SecureSocketIOInput(SocketIOInput):
             logger.info("webchat: connection refused, too many requests from one address")
             return False
         self._sockets[sid] = _Socket(ip=ip)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
         return True
 
     async def on_disconnect(self, sid: str) -> None:
         sock = self._sockets.pop(sid, None)
         if sock is not None:
             await self._leave_current(sid, sock)
+        if not self._sockets and self._sweeper is not None:
+            self._sweeper.cancel()  # nobody left to watch; the next connection starts it again
+            self._sweeper = None
+
+    # ----------------------------------------------------------------- logout elsewhere
+
+    async def sweep_revoked(self) -> int:
+        """Move sockets whose shop session ended (logout, staff revocation) out of their chat.
+
+        Another tab or device that logged out cannot tell this socket, so the channel asks
+        the shared database now and then: such a socket leaves the conversation's room, gets
+        a fresh, empty session (the widget clears its window) and is told why. Returns how
+        many sockets were moved.
+        """
+        watched = {
+            sid: sock.session_ref
+            for sid, sock in self._sockets.items()
+            if sock.proven and sock.session_ref is not None
+        }
+        if not watched:
+            return 0
+        ended = await asyncio.to_thread(ended_sessions, set(watched.values()))
+        moved = 0
+        for sid, ref in watched.items():
+            sock = self._sockets.get(sid)
+            if ref not in ended or sock is None:
+                continue
+            async with sock.lock:
+                if sock.session_ref != ref:  # it proved a new identity meanwhile
+                    continue
+                await self._move_to_fresh_session(sid, sock, replies.SIGNED_OUT)
+                moved += 1
+        return moved
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REVOCATION_SWEEP_SECONDS)
+            try:
+                await self.sweep_revoked()
+            except Exception:
+                logger.exception("webchat: checking for ended shop sessions failed")
 
     async def on_session_request(self, sid: str, data: Any) -> None:
         sock = self._sockets.setdefault(sid, _Socket(ip=None))
@@ -286,12 +354,14 @@ class SecureSocketIOInput(SocketIOInput):
                 return
             await self._leave_current(sid, sock)
             sock.ticket = ticket
-            requester = verify_login_token(self._token_of(data))
+            requester = await verify_login_token_async(self._token_of(data))
             if state.claimed and (
                 state.customer_id is None or state.belongs_to(requester)
             ):  # anonymous: the ticket is the credential; customer: the token proved it
                 if not await self._prove(sid, sock, state.customer_id):
                     ticket = await self._fresh_session(sid, sock)  # held by another socket
+                elif state.customer_id is not None:
+                    sock.session_ref = session_ref_of(self._token_of(data))
             await self._confirm(sid, ticket)
         except Exception:
             logger.exception("webchat: session request failed")
@@ -311,7 +381,11 @@ class SecureSocketIOInput(SocketIOInput):
             self._note_auth_failure(sid, "forged_session")  # revoked, erased or never ours
             return None, None
         token = self._token_of(data)
-        if state.claimed and token is not None and not state.belongs_to(verify_login_token(token)):
+        if (
+            state.claimed
+            and token is not None
+            and not state.belongs_to(await verify_login_token_async(token))
+        ):
             return None, None  # the client told us who it is, and it is someone else
         if (
             state.claimed
@@ -342,21 +416,30 @@ class SecureSocketIOInput(SocketIOInput):
                 return
             assert sock.ticket is not None
             token = self._token_of(data)
-            customer_id = verify_login_token(token)
+            customer_id = await verify_login_token_async(token)
             if token and customer_id is None:
                 self._note_auth_failure(sid, "invalid_token")
             if not await self._may_speak(sid, sock, customer_id):
                 return
+            if customer_id is not None:
+                sock.session_ref = session_ref_of(token)
             conversation_id = sock.ticket.conversation_id
             refusal = await self.guard.check_message("socketio", conversation_id, data["message"])
             if refusal:
                 await self._say(sid, refusal.reply)
                 return
+            text = strip_control_chars(data["message"])  # never into Rasa, logs, staff terminals
+            if not text.strip():
+                await self._say(sid, replies.UNSUPPORTED_CONTENT)
+                return
+            if not await intent_guard.allowed_text(conversation_id, text):
+                logger.info("webchat: typed internal command refused")
+                metrics.record_guard_refusal(self.name(), "typed_command")
+                await self._say(sid, replies.COMMAND_REFUSED)
+                return
             try:
                 safe = await asyncio.wait_for(
-                    protect(
-                        data["message"], customer_id=customer_id, conversation_id=conversation_id
-                    ),
+                    protect(text, customer_id=customer_id, conversation_id=conversation_id),
                     _EDGE_TIMEOUT_SECONDS,
                 )
             except (EdgeUnavailable, asyncio.TimeoutError):

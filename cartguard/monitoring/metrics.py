@@ -48,7 +48,7 @@ ProcessCollector(registry=REGISTRY)
 OTHER = "other"
 CHANNELS = frozenset({"socketio", "facebook", "rest", "web"})
 STEPUP_OUTCOMES = frozenset({"success", "failure", "lockout"})
-GUARD_REASONS = frozenset({"rate_ip", "rate_sender", "too_long", "blocked"})
+GUARD_REASONS = frozenset({"rate_ip", "rate_sender", "too_long", "blocked", "typed_command"})
 PII_LABELS = frozenset(
     {
         "CREDIT_CARD",

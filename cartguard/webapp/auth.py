@@ -183,6 +183,15 @@ def identify(session: Session, cookie: str | None, key: bytes) -> WebIdentity | 
     return WebIdentity(customer_id=customer.id, customer_name=customer.name)
 
 
+def session_ref(cookie: str | None, key: bytes) -> str | None:
+    """The reference a chat token carries to its shop session (the row key, not the cookie).
+
+    Logging out revokes that row, and with it every chat token issued for the session.
+    """
+    session_id = _parse_cookie(cookie, key)
+    return _digest(session_id) if session_id is not None else None
+
+
 def end_session(session: Session, cookie: str | None, key: bytes) -> None:
     session_id = _parse_cookie(cookie, key)
     if session_id is None:

@@ -101,7 +101,13 @@ async def chat_token(request: Request) -> HTTPResponse:
     if customer_id is None:
         return response.json({"token": None, "owner": "anonymous"})
     token = issue_login_token(
-        customer_id, ttl_seconds=CHAT_TOKEN_TTL_SECONDS, keys=request.app.ctx.keys
+        customer_id,
+        ttl_seconds=CHAT_TOKEN_TTL_SECONDS,
+        keys=request.app.ctx.keys,
+        # logout (or a staff revocation) of this shop session ends the chat token too
+        session_ref=auth.session_ref(
+            request.cookies.get(auth.SESSION_COOKIE), request.app.ctx.web_key
+        ),
     )
     owner = auth.owner_pseudonym(customer_id, request.app.ctx.web_key)
     return response.json({"token": token, "owner": owner, "expires_in": CHAT_TOKEN_TTL_SECONDS})

@@ -157,3 +157,27 @@ def test_cli_prints_demo_logins_only_with_dev_keys(demo_logins, monkeypatch) -> 
     refused = CliRunner(mix_stderr=False).invoke(web_app, ["demo-logins"])
     assert refused.exit_code == 2
     assert password not in refused.stdout and "dev keys" in refused.stderr
+
+
+def test_logout_revokes_the_chat_token_of_that_session(browser: Browser, demo_logins, web) -> None:
+    """A chat token kept after logout (another tab, a copied token) no longer names anyone."""
+    browser.login(*demo_logins[1])
+    token = browser.get("/api/chat-token").json()["token"]
+    other_device = Browser(web.base_url)  # the same shopper, signed in elsewhere
+    other_device.login(*demo_logins[1])
+    other_token = other_device.get("/api/chat-token").json()["token"]
+    assert verify_login_token(token) == verify_login_token(other_token) == 1
+
+    assert browser.post("/logout", {"csrf_token": browser.csrf("/")}).status_code == 303
+    assert verify_login_token(token) is None
+    assert verify_login_token(other_token) == 1  # only the session that logged out ends
+
+
+def test_get_logout_shows_a_form_and_logs_nobody_out(browser: Browser, demo_logins) -> None:
+    browser.login(*demo_logins[2])
+    page = browser.get("/logout")
+    assert page.status_code == 200 and 'method="post" action="/logout"' in page.text
+    assert browser.get("/api/chat-token").json()["token"]  # still signed in
+    cross_site = browser.post("/logout", {})  # no CSRF token: a link or form on another site
+    assert cross_site.status_code == 403
+    assert browser.get("/api/chat-token").json()["token"]

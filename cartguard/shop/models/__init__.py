@@ -18,6 +18,7 @@ from cartguard.shop.models.web import OutboxNotification, WebLogin, WebSession  
 from cartguard.shop.models.channels import WebchatSession  # noqa: F401 - and its siblings
 from cartguard.shop.models.vault import VaultEntry  # noqa: F401 - cartguard.vault
 from cartguard.shop.models.security import SecurityEvent  # noqa: F401 - and its siblings
+from cartguard.shop.models.offers import OfferedPayload  # noqa: F401 - channels' intent guard
 
 __all__ = [
     "AuditEntry",
