@@ -126,6 +126,7 @@ def _prepare(request: Request) -> None:
     prepare_csrf(request, ctx.web_key)
     request.ctx.customer_id = None
     request.ctx.customer_name = None
+    request.ctx.session_expires_at = None
     cookie = request.cookies.get(auth.SESSION_COOKIE)
     if cookie and not request.path.startswith("/static/"):
         try:
@@ -136,6 +137,7 @@ def _prepare(request: Request) -> None:
         if identity is not None:
             request.ctx.customer_id = identity.customer_id
             request.ctx.customer_name = identity.customer_name
+            request.ctx.session_expires_at = identity.expires_at
 
 
 def _install_middleware(app: Sanic) -> None:

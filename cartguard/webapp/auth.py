@@ -133,6 +133,8 @@ def authenticate(session: Session, email: str, password: str) -> int | None:
 class WebIdentity:
     customer_id: int
     customer_name: str
+    #: when the shop session ends; a chat token issued for it never outlives it
+    expires_at: datetime | None = None
 
 
 def _sign(session_id: str, key: bytes) -> str:
@@ -180,7 +182,9 @@ def identify(session: Session, cookie: str | None, key: bytes) -> WebIdentity | 
     customer = session.get(Customer, row.customer_id)
     if customer is None:
         return None
-    return WebIdentity(customer_id=customer.id, customer_name=customer.name)
+    return WebIdentity(
+        customer_id=customer.id, customer_name=customer.name, expires_at=row.expires_at
+    )
 
 
 def session_ref(cookie: str | None, key: bytes) -> str | None:

@@ -24,6 +24,7 @@ from cartguard.identity import issue_login_token
 from cartguard.links import LinkError, LinkNotFound, consume_link, open_link
 from cartguard.monitoring import metrics
 from cartguard.shop.db import DatabaseUnavailable, session_scope
+from cartguard.shop.models._common import utcnow
 from cartguard.shop.seed import PRODUCTS
 from cartguard.webapp import auth
 from cartguard.webapp.forms import (
@@ -94,15 +95,24 @@ async def healthz(request: Request) -> HTTPResponse:
 async def chat_token(request: Request) -> HTTPResponse:
     """A fresh webchat login token for the logged-in shopper (same-origin, never cached).
 
-    ``owner`` is a per-install pseudonym of the account so the page can start a new
-    conversation when a different shopper uses the same browser tab.
+    The page calls this again before each token expires (``static/chat.js``), so the chat
+    stays signed in exactly as long as the shop: only a live shop session gets a token, and a
+    token lives at most an hour and never past the end of that session. ``owner`` is a
+    per-install pseudonym of the account so the page can start a new conversation when a
+    different shopper uses the same browser tab.
     """
     customer_id = request.ctx.customer_id
     if customer_id is None:
         return response.json({"token": None, "owner": "anonymous"})
+    ttl = CHAT_TOKEN_TTL_SECONDS
+    session_ends = getattr(request.ctx, "session_expires_at", None)
+    if session_ends is not None:
+        ttl = min(ttl, int((session_ends - utcnow()).total_seconds()))
+    if ttl <= 0:
+        return response.json({"token": None, "owner": "anonymous"})
     token = issue_login_token(
         customer_id,
-        ttl_seconds=CHAT_TOKEN_TTL_SECONDS,
+        ttl_seconds=ttl,
         keys=request.app.ctx.keys,
         # logout (or a staff revocation) of this shop session ends the chat token too
         session_ref=auth.session_ref(
@@ -110,7 +120,7 @@ async def chat_token(request: Request) -> HTTPResponse:
         ),
     )
     owner = auth.owner_pseudonym(customer_id, request.app.ctx.web_key)
-    return response.json({"token": token, "owner": owner, "expires_in": CHAT_TOKEN_TTL_SECONDS})
+    return response.json({"token": token, "owner": owner, "expires_in": ttl})
 
 
 # --- login -----------------------------------------------------------------------------------
