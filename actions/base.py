@@ -18,7 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.identity import identify
+from actions.identity import ask_to_sign_in, identify
 from cartguard.links import issue_link
 from cartguard.settings import Settings, get_settings
 from cartguard.shop.db import DatabaseUnavailable, session_scope
@@ -91,7 +91,7 @@ class CartguardAction(Action, ABC):
         with session_scope() as session:
             turn = Turn(tracker, session, customer_id, get_settings())
             if self.needs_customer and customer_id is None:
-                turn.say(response="utter_please_login")
+                ask_to_sign_in(turn, self.action_name)  # Messenger: a linking button
             else:
                 self.handle(turn)
             return turn

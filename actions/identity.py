@@ -18,12 +18,12 @@ reads it to decide who someone is. A missing or bad signature makes the shopper 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from cartguard.account_links import linked_customer
+from cartguard.account_links import linked_customer, start_linking
 from cartguard.identity import (
     EXTERNAL_IDENTITY_ENTITY,
     claim_external_identity,
@@ -32,6 +32,9 @@ from cartguard.identity import (
 )
 from cartguard.shop.conversations import MESSENGER
 from cartguard.shop.db import DatabaseUnavailable, session_scope
+
+if TYPE_CHECKING:
+    from actions.base import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +106,20 @@ def identify(tracker: Tracker) -> tuple[int | None, list[dict[str, Any]]]:
     if customer_id == tracker.get_slot("customer_id"):
         return customer_id, []
     return customer_id, [SlotSet("customer_id", customer_id)]
+
+
+def ask_to_sign_in(turn: Turn, pending_action: str | None = None) -> None:
+    """Tell an anonymous shopper how to be recognised, remembering what they asked for.
+
+    Webchat: log in on the shop's page. Messenger: a log-in button to a single-use, ten-minute
+    linking page (no password or code is ever asked for in the chat); once the shopper signed
+    in there, ``action_messenger_linked`` answers ``pending_action`` without being asked again.
+    """
+    if turn.channel != MESSENGER:
+        turn.say(response="utter_please_login")
+        return
+    # the response's button is Messenger's log-in button (``type: account_link``)
+    turn.say(
+        response="utter_messenger_link", link_url=start_linking(turn.session, turn.conversation_id)
+    )
+    turn.events.append(SlotSet("pending_action", pending_action))

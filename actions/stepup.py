@@ -13,6 +13,7 @@ import re
 from rasa_sdk.events import SlotSet
 
 from actions.base import CartguardAction, Turn, link_button
+from actions.identity import ask_to_sign_in
 from actions.sensitive import SENSITIVE_ACTIONS
 from cartguard.maintenance import is_enabled as is_maintenance
 from cartguard.pii.tokens import TOKEN_RE
@@ -32,19 +33,25 @@ class ActionStepUpGate(CartguardAction):
     needs_customer = False
 
     def handle(self, turn: Turn) -> None:
-        policy = get_policy()
-        intent = turn.intent
-        action = policy.sensitive_intents.get(intent or "")
+        action = get_policy().sensitive_intents.get(turn.intent or "")
         if action is None:  # a rule sent a non-sensitive intent here: nothing to guard
             refused(turn)
             return
+        self.decide(turn, action)
+
+    def decide(self, turn: Turn, action: str) -> None:
+        """May ``action`` run now? Else ask for sign-in, a code or enrolment, remembering it.
+
+        Also called for the request a Messenger shopper made before linking their account.
+        """
+        policy = get_policy()
         if is_maintenance(turn.session):
             turn.say(response="utter_maintenance")
             refused(turn)
             return
         if turn.customer_id is None:
-            turn.say(response="utter_please_login")
             refused(turn)
+            ask_to_sign_in(turn, action)  # after refused(): it remembers the request
             return
         service = StepUpService(turn.session)
         status = service.status(turn.customer_id, turn.conversation_id)

@@ -14,12 +14,19 @@ Differences from the stock channel, and why:
   ignored, so a captured body cannot be replayed later either.
 * Every event in a batch is handled (the stock channel stopped at the first).
 * Identity: a linked PSID (:mod:`cartguard.account_links`) gets a fresh five-minute login token in
-  ``metadata["auth_token"]``; unlinked senders get none. Nothing else goes into metadata
-  except ``pii_removed`` from edge redaction.
+  ``metadata["auth_token"]``; unlinked senders get none. The link is looked up on every message
+  (and the actions look again), so an unlinked or revoked PSID is anonymous at once. Nothing
+  else goes into metadata except ``pii_removed`` from edge redaction.
+* Typed commands: control characters are stripped first, then text Rasa would read as an
+  internal intent (``/EXTERNAL_...``, or any intent with entities) is refused unless it is
+  exactly a postback or quick-reply payload the bot offered in this conversation
+  (:mod:`.intent_guard`; offers are recorded before they are sent, so they stay tappable).
+* ``account_linking`` events: Messenger's own "unlinked" (its log-out button) removes our link.
 * Limits: too many requests from one address -> **429**; too many messages from one sender
   -> a polite reply (at most one a minute) and the message is dropped; over-long messages ->
   a reply saying so. The webhook never raises: Facebook disables webhooks that keep failing.
-* Replies go through :class:`GraphClient` (one client, configurable base URL).
+* Replies go through :class:`GraphClient`: Messenger's formats (button template, quick
+  replies), Messenger's length limits, and links only to our own origin.
 """
 
 from __future__ import annotations
@@ -38,13 +45,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from cartguard.account_links import linked_customer
-from cartguard.channels import replies
+from cartguard.account_links import linked_customer, unlink_psid
+from cartguard.channels import intent_guard, replies
 from cartguard.channels.dedupe import REPLAY_WINDOW_SECONDS, DedupeStore, build_dedupe, event_key
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
-from cartguard.channels.graph_client import GraphClient, to_messenger_button
+from cartguard.channels.graph_client import GraphClient, is_own_url, shape_text
 from cartguard.channels.guard import MessageGuard, client_ip
+from cartguard.control_chars import strip_control_chars
 from cartguard.identity import issue_login_token
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics, signals
@@ -79,7 +87,11 @@ def _configured(value: object) -> str | None:
 
 
 class MessengerOutput(OutputChannel):
-    """Bot responses to Messenger, through the Graph API client."""
+    """Bot responses to Messenger, through the Graph API client, in Messenger's own formats.
+
+    Every payload a shopper can tap (postback buttons, quick replies) is recorded as offered
+    in this conversation before it is sent, so the intent guard lets the tap through later.
+    """
 
     @classmethod
     def name(cls) -> str:
@@ -88,20 +100,29 @@ class MessengerOutput(OutputChannel):
     def __init__(self, graph: GraphClient) -> None:
         self.graph = graph
 
+    @staticmethod
+    async def _offer(recipient_id: str, items: Iterable[Any] | None) -> None:
+        await intent_guard.remember_offered(recipient_id, intent_guard.payloads_of(items))
+
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.graph.send_text(recipient_id, text)
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
+        await self._offer(recipient_id, buttons)
         await self.graph.send_buttons(recipient_id, text, buttons)
 
     async def send_quick_replies(
         self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
     ) -> None:
+        await self._offer(recipient_id, quick_replies)
         await self.graph.send_quick_replies(recipient_id, text, quick_replies)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        if not is_own_url(image, self.graph.origin):
+            logger.warning("Messenger: an image from another site was not sent")
+            return
         attachment = {"type": "image", "payload": {"url": image, "is_reusable": True}}
         await self.graph.send_message(recipient_id, {"attachment": attachment})
 
@@ -109,11 +130,21 @@ class MessengerOutput(OutputChannel):
         self, recipient_id: str, elements: Iterable[dict[str, Any]], **kwargs: Any
     ) -> None:
         items = []
-        for element in elements:
-            element = dict(element)
-            if "buttons" in element:
-                element["buttons"] = [to_messenger_button(b) for b in element["buttons"]]
-            items.append(element)
+        for element in list(elements or [])[:10]:  # the generic template holds 10 elements
+            if not isinstance(element, dict) or not element.get("title"):
+                continue
+            await self._offer(recipient_id, element.get("buttons"))
+            item: dict[str, Any] = {"title": shape_text(element["title"], self.graph.origin, 80)[0]}
+            if element.get("subtitle"):
+                item["subtitle"] = shape_text(element["subtitle"], self.graph.origin, 80)[0]
+            if is_own_url(element.get("image_url"), self.graph.origin):
+                item["image_url"] = element["image_url"]
+            buttons = self.graph.buttons(element.get("buttons") or [])[:3]
+            if buttons:
+                item["buttons"] = buttons
+            items.append(item)
+        if not items:
+            return
         payload = {"template_type": "generic", "elements": items}
         await self.graph.send_message(
             recipient_id, {"attachment": {"type": "template", "payload": payload}}
@@ -122,16 +153,33 @@ class MessengerOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
-        # A response can shape the message but never choose another recipient.
-        if isinstance(json_message, dict):
-            message = {k: v for k, v in json_message.items() if k not in {"sender", "recipient"}}
-            await self.graph.send_message(recipient_id, message)
+        """A response's ``custom`` block: only text, quick replies and button templates.
+
+        It can shape the message but never choose another recipient, reach another site or
+        bypass the limits: everything goes through the same shaping as Rasa's own messages.
+        """
+        if not isinstance(json_message, dict):
+            return
+        attachment = json_message.get("attachment")
+        payload = attachment.get("payload") if isinstance(attachment, dict) else None
+        if isinstance(payload, dict) and payload.get("template_type") == "button":
+            await self.send_text_with_buttons(
+                recipient_id, str(payload.get("text") or ""), list(payload.get("buttons") or [])
+            )
+        elif isinstance(json_message.get("quick_replies"), list):
+            await self.send_quick_replies(
+                recipient_id, str(json_message.get("text") or ""), json_message["quick_replies"]
+            )
+        elif isinstance(json_message.get("text"), str):
+            await self.send_text_message(recipient_id, json_message["text"])
+        else:
+            logger.warning("Messenger: a custom message of an unsupported shape was not sent")
 
     async def send_attachment(  # type: ignore[override]
-        self, recipient_id: str, attachment: dict[str, Any], **kwargs: Any
+        self, recipient_id: str, attachment: Any, **kwargs: Any
     ) -> None:
         if isinstance(attachment, dict):
-            await self.graph.send_message(recipient_id, {"attachment": attachment})
+            await self.send_custom_json(recipient_id, {"attachment": attachment})
 
 
 class SecureFacebookInput(FacebookInput):
@@ -262,6 +310,10 @@ class SecureFacebookInput(FacebookInput):
         psid = str((event.get("sender") or {}).get("id") or "")
         message = event.get("message") if isinstance(event.get("message"), dict) else None
         postback = event.get("postback") if isinstance(event.get("postback"), dict) else None
+        linking = event.get("account_linking")
+        if psid and isinstance(linking, dict) and not (message or postback):
+            await self._account_linking(event, psid, linking)
+            return
         if not psid or not (message or postback) or (message or {}).get("is_echo"):
             return  # delivery / read receipts, echoes of our own messages
         if not await self._first_delivery(event, psid, message, postback):
@@ -274,6 +326,15 @@ class SecureFacebookInput(FacebookInput):
         refusal = await self.guard.check_message(CHANNEL, psid, text)
         if refusal:
             await self._tell_refusal(graph, psid, refusal.reason, refusal.reply)
+            return
+        text = strip_control_chars(text)  # never into Rasa, logs, staff terminals
+        if not text.strip():
+            await graph.send_text(psid, replies.UNSUPPORTED_CONTENT)
+            return
+        if not await intent_guard.allowed_text(psid, text):
+            logger.info("Messenger: typed internal command refused")
+            metrics.record_guard_refusal(CHANNEL, "typed_command")
+            await graph.send_text(psid, replies.COMMAND_REFUSED)
             return
         customer_id = await run_in_db(_resolve_sender, psid)
         try:
@@ -297,6 +358,19 @@ class SecureFacebookInput(FacebookInput):
             await on_new_message(user_message)
         except Exception:
             logger.exception("Messenger: Rasa could not handle a message")
+
+    async def _account_linking(
+        self, event: dict[str, Any], psid: str, linking: dict[str, Any]
+    ) -> None:
+        """Messenger's own account-linking callbacks (its log-in and log-out buttons).
+
+        "unlinked" (the shopper used Messenger's log-out) removes our link, audited. "linked"
+        needs nothing: our linking page already linked the PSID it verified.
+        """
+        if not await self._first_delivery(event, psid, None, {"account_linking": linking}):
+            return
+        if linking.get("status") == "unlinked":
+            await run_in_db(unlink_psid, psid, "shopper:messenger-logout")
 
     async def _first_delivery(
         self,

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -20,16 +21,25 @@ from typing import Any, ClassVar
 from sqlalchemy.orm import Session
 
 from cartguard import audit
-from cartguard.account_links import complete_linking
+from cartguard.account_links import (
+    NOT_FROM_MESSENGER,
+    check_opener,
+    complete_linking,
+    link_psid,
+    opened_by,
+)
+from cartguard.channels.graph_client import psid_for_linking_token
 from cartguard.clients.payment_provider import (
     CardRefused,
     CardToken,
     PaymentProviderClient,
     PaymentProviderError,
 )
-from cartguard.links import Link
+from cartguard.keys import load_keys
+from cartguard.links import Link, LinkForbidden
 from cartguard.pii.validators import luhn_valid
 from cartguard.privacy.export import export_customer
+from cartguard.shop.models import Customer
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.queries import (
     AddressChange,
@@ -44,6 +54,7 @@ from cartguard.stepup.enrolment import (
     is_enrolled,
 )
 from cartguard.stepup.service import StepUpService
+from cartguard.webapp.auth import authenticate
 from cartguard.webapp.outbox import Notification
 
 log = logging.getLogger(__name__)
@@ -59,6 +70,8 @@ class Viewer:
     customer_id: int | None
     customer_name: str | None = None
     source_ip: str | None = None
+    #: what Messenger's log-in button adds to the URL (``?account_linking_token=``)
+    messenger_linking_token: str | None = None
 
 
 @dataclass
@@ -471,27 +484,125 @@ class ExportForm(SecureForm):
 
 # --- Messenger account linking ---------------------------------------------------------------
 
+LINK_SIGN_IN_FAILED = "That e-mail address and password don't match an account."
+LINK_TOO_MANY_TRIES = (
+    "Too many unsuccessful attempts. Please wait a few minutes, then ask the assistant in "
+    "Messenger for a new link."
+)
+LINK_CODE_NEEDED = "Please enter the 6-digit code from your authenticator app."
+
+
+class SignInAttempts:
+    """Failed sign-ins on linking pages, per link and per client address, kept in memory.
+
+    A link lets its holder try passwords, so each link allows a few failures and each address
+    a few more across links, in a sliding window (the shop's login page keeps the same kind
+    of count). The authenticator code has its own lockout in :class:`StepUpService`.
+    """
+
+    def __init__(self, per_link: int = 5, per_address: int = 10, window: float = 15 * 60):
+        self.per_link, self.per_address, self.window = per_link, per_address, window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, key: str) -> list[float]:
+        cutoff = time.monotonic() - self.window
+        entries = [t for t in self._failures.get(key, []) if t > cutoff]
+        if entries:
+            self._failures[key] = entries
+        else:
+            self._failures.pop(key, None)
+        return entries
+
+    def blocked(self, link_id: int, address: str | None) -> bool:
+        return (
+            len(self._recent(f"link:{link_id}")) >= self.per_link
+            or len(self._recent(f"ip:{address}")) >= self.per_address
+        )
+
+    def failed(self, link_id: int, address: str | None) -> None:
+        if len(self._failures) > 10_000:
+            self._failures.clear()
+        now = time.monotonic()
+        for key in (f"link:{link_id}", f"ip:{address}"):
+            self._failures.setdefault(key, []).append(now)
+
 
 class MessengerLinkForm(SecureForm):
-    """Link a Messenger conversation (page-scoped id in the payload) to the logged-in account."""
+    """Link a Messenger user (the link's PSID) to the shop account that signs in on this page.
+
+    Opened from Messenger's log-in button only: the ``account_linking_token`` Messenger adds
+    must belong to the PSID the link was made for (:func:`cartguard.account_links.opened_by`),
+    so a forwarded or phished link links nobody. The shopper then signs in here with e-mail and
+    password, and the authenticator code when the account has one; a web shop session is
+    neither needed nor used, because linking grants lasting access and so asks for the
+    credentials now (``cartguard.links.SIGNS_IN_ON_THE_PAGE``).
+    """
 
     purpose = "messenger_link"
     template = "forms/messenger_link.html"
     title = "Link Messenger to your account"
+    fields = ("email", "password", "code", "opener")
+    echo_fields = ("email",)
     needs_customer = False
-    needs_login = True
+    needs_login = False
+    attempts = SignInAttempts()
+
+    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        tapper = psid_for_linking_token(
+            viewer.messenger_linking_token, page_token=load_keys().get("messenger_page_token")
+        )
+        return {"opener": opened_by(link, tapper)}
+
+    def error_context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        return {}  # the opener proof comes back from the submission (``echo``), no new lookup
+
+    def echo(self, data: dict[str, str]) -> dict[str, str]:
+        return {"email": data.get("email", ""), "opener": data.get("opener", "")}
+
+    def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        errors: dict[str, str] = {}
+        if not data.get("email"):
+            errors["email"] = "Please enter the e-mail address of your account."
+        if not data.get("password"):
+            errors["password"] = "Please enter your password."  # noqa: S105 - a sentence
+        code = re.sub(r"\s", "", data.get("code", ""))
+        if code and not (code.isdigit() and len(code) == 6):
+            errors["code"] = LINK_CODE_NEEDED
+        return {**data, "code": code}, errors
 
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        psid = str(link.payload.get("psid") or "")
-        if not psid:
-            raise FormRejected("This link is missing its Messenger details; ask for a new one.")
-        complete_linking(session, viewer.customer_id, psid)
+        if not check_opener(link, cleaned.get("opener")):
+            raise LinkForbidden(NOT_FROM_MESSENGER)
+        psid = link_psid(link)
+        if self.attempts.blocked(link.id, viewer.source_ip):
+            raise FormRejected(LINK_TOO_MANY_TRIES, status=429)
+        customer_id = authenticate(session, cleaned["email"], cleaned["password"])
+        if customer_id is None:
+            self.attempts.failed(link.id, viewer.source_ip)
+            raise FormRejected(LINK_SIGN_IN_FAILED, status=401)
+        if is_enrolled(session, customer_id):
+            if not cleaned["code"]:
+                raise FormRejected(LINK_CODE_NEEDED, status=401)
+            service = StepUpService(session)
+            # A conversation of its own: signing in here is not a step-up of the chat.
+            check = f"messenger-link-{link.id}"
+            outcome = service.verify(
+                customer_id, check, cleaned["code"], source_ip=viewer.source_ip
+            )
+            if not outcome.ok:
+                raise FormRejected(outcome.message, status=401, keep_changes=True)
+            service.end(check)
+        complete_linking(session, customer_id, psid)
+        customer = session.get(Customer, customer_id)
+        name = customer.name if customer is not None else "your account"
         return FormResult(
             title="Messenger linked",
-            message="Your Messenger conversation is now linked to your account. "
-            "You can go back to Messenger.",
+            message=f"Messenger is now linked to the account of {name}. Go back to Messenger: "
+            'the assistant is answering your question there. To unlink, say "unlink my '
+            'account" in Messenger, or use your account page on our site.',
+            notification=Notification("EXTERNAL_messenger_linked", {}, customer_id),
         )
 
 

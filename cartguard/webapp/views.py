@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cartguard.account_links import list_links, unlink
 from cartguard.identity import issue_login_token
 from cartguard.links import LinkError, LinkNotFound, consume_link, open_link
 from cartguard.monitoring import metrics
@@ -43,7 +44,7 @@ from cartguard.webapp.templating import render
 
 CHAT_TOKEN_TTL_SECONDS = 60 * 60
 #: where a login may send the browser next: only our own pages, never an outside address
-_SAFE_NEXT = re.compile(r"^/(s/[A-Za-z0-9_-]{10,100}|account/2fa)?$")
+_SAFE_NEXT = re.compile(r"^/(s/[A-Za-z0-9_-]{10,100}|account/2fa|account/messenger)?$")
 LOGIN_FAILURE_LIMIT = 10
 LOGIN_FAILURE_WINDOW = 15 * 60
 
@@ -57,6 +58,7 @@ def _viewer(request: Request) -> Viewer:
         customer_id=request.ctx.customer_id,
         customer_name=request.ctx.customer_name,
         source_ip=request.remote_addr or request.ip,
+        messenger_linking_token=request.args.get("account_linking_token"),
     )
 
 
@@ -256,6 +258,28 @@ async def account_2fa(request: Request) -> HTTPResponse:
     )
 
 
+# --- Messenger links of a logged-in shopper ---------------------------------------------------
+
+
+async def account_messenger(request: Request) -> HTTPResponse:
+    """See whether Messenger is linked to this account, and unlink it (POST, CSRF, audited)."""
+    customer_id = request.ctx.customer_id
+    if customer_id is None:
+        return response.redirect("/login?next=/account/messenger", status=303)
+    message = None
+    with db(request) as session:
+        if request.method == "POST":
+            removed = unlink(session, customer_id, actor=f"customer:{customer_id}")
+            message = (
+                "Messenger is no longer linked to your account. The assistant there will ask "
+                "you to sign in again before it answers questions about your account."
+                if removed
+                else "Messenger was not linked to your account; nothing changed."
+            )
+        links = list_links(session, customer_id)
+    return render(request, "account_messenger.html", links=links, message=message)
+
+
 # --- secure forms ----------------------------------------------------------------------------
 
 
@@ -404,4 +428,5 @@ def register(app: Sanic) -> None:
     app.add_route(login, "/login", methods=["GET", "POST"])
     app.add_route(logout, "/logout", methods=["GET", "POST"])
     app.add_route(account_2fa, "/account/2fa", methods=["GET", "POST"])
+    app.add_route(account_messenger, "/account/messenger", methods=["GET", "POST"])
     app.add_route(secure_form, "/s/<token:str>", methods=["GET", "POST"])

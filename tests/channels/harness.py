@@ -206,6 +206,9 @@ class FakeGraph:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.url = ""
+        #: account_linking_token -> PSID, as Messenger's log-in button would have made them
+        self.linking_tokens: dict[str, str] = {}
+        self.lookups: list[dict[str, Any]] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.calls.append(
@@ -217,6 +220,16 @@ class FakeGraph:
             }
         )
         return web.json_response({"recipient_id": "x", "message_id": "m"})
+
+    async def me(self, request: web.Request) -> web.Response:
+        """``GET /me?fields=recipient&account_linking_token=...`` (account linking)."""
+        self.lookups.append(
+            {"query": dict(request.query), "authorization": request.headers.get("Authorization")}
+        )
+        psid = self.linking_tokens.get(request.query.get("account_linking_token", ""))
+        if psid is None or request.query.get("fields") != "recipient":
+            return web.json_response({"error": {"code": 100, "message": "invalid"}}, status=400)
+        return web.json_response({"id": "PAGE", "recipient": psid})
 
     def messages_to(self, psid: str) -> list[dict[str, Any]]:
         return [
@@ -232,6 +245,7 @@ async def fake_graph() -> AsyncIterator[FakeGraph]:
     graph = FakeGraph()
     app = web.Application()
     app.router.add_post("/v18.0/me/messages", graph.handle)
+    app.router.add_get("/v18.0/me", graph.me)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock = free_socket()

@@ -239,13 +239,16 @@ async def test_verification_handshake(messenger) -> None:
 
 
 async def test_links_become_url_buttons(messenger) -> None:
+    from cartguard.settings import get_settings
+
+    form = f"{get_settings().public_web_url}/s/abc"
     output = messenger.channel.get_output_channel()
     assert isinstance(output, MessengerOutput)
     await output.send_text_with_buttons(
         "1015",
         "Please use the secure form.",
         [
-            {"title": "Open secure form", "url": "https://shop.example/s/abc"},
+            {"title": "Open secure form", "url": form},
             {"title": "Talk to a human", "payload": "/contact_human_agent"},
         ],
     )
@@ -253,7 +256,7 @@ async def test_links_become_url_buttons(messenger) -> None:
     payload = message["attachment"]["payload"]
     assert payload["template_type"] == "button"
     assert payload["buttons"] == [
-        {"type": "web_url", "url": "https://shop.example/s/abc", "title": "Open secure form"},
+        {"type": "web_url", "url": form, "title": "Open secure form"},
         {"type": "postback", "title": "Talk to a human", "payload": "/contact_human_agent"},
     ]
 

@@ -54,7 +54,9 @@ def card_saved(tracker_factory, entities, **kwargs):
 
 
 def anonymous(messages: list[dict]) -> bool:
-    return [m.get("response") for m in messages] == ["utter_please_login"]
+    """The shopper was asked to sign in (on Messenger: the linking button), nothing else."""
+    responses = [m.get("response") for m in messages]
+    return responses in (["utter_please_login"], ["utter_messenger_link"])
 
 
 # --- attacks -------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ each checking what reached the database and what the conversation was told.
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 
@@ -296,24 +295,6 @@ def test_export_downloads_once_as_json(browser: Browser, demo_logins) -> None:
     assert demo_logins[3][0] in download.text.lower()
     again = browser.post(f"/s/{token}", {"csrf_token": browser.csrf()})
     assert again.status_code == 410
-
-
-def test_messenger_link_needs_a_login_then_links_that_account(
-    browser: Browser, demo_logins
-) -> None:
-    from cartguard.account_links import linked_customer
-
-    psid = "psid-" + re.sub(r"\W", "", issue("otp", None)[1])
-    token, _ = issue("messenger_link", None, payload={"psid": psid}, channel="facebook")
-    first = browser.get(f"/s/{token}")
-    assert first.status_code == 200 and f"/login?next=/s/{token}" in html.unescape(first.text)
-    browser.login(*demo_logins[4])
-    confirm = browser.get(f"/s/{token}")
-    assert "Link Messenger" in confirm.text
-    done = browser.submit(f"/s/{token}", {})
-    assert done.status_code == 200, done.text
-    with session_scope() as session:
-        assert linked_customer(session, psid) == 4
 
 
 def test_forms_that_need_a_customer_refuse_an_anonymous_link(browser: Browser) -> None:
