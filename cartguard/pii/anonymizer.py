@@ -1,7 +1,8 @@
-"""Replacing findings: card numbers become a mask, everything else a ``<LABEL>`` placeholder.
+"""Replacing findings without a vault: masks where the policy says mask, else ``<LABEL>``.
 
-Kept apart from detection so that other replacement policies (the edge swaps some values for
-vault tokens) reuse the same findings and the same right-to-left splice.
+Used for logs, the tracker store and the broker. Kept apart from detection so that the edge
+(which swaps some values for vault tokens, see :mod:`cartguard.pii.policy`) reuses the same
+findings and the same splice.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from cartguard.pii import policy
 from cartguard.pii.analyzer import detect
 from cartguard.pii.spans import Span
 from cartguard.pii.validators import card_mask
@@ -31,18 +33,22 @@ def placeholder(label: str) -> str:
 
 
 def default_replacement(span: Span, value: str) -> str:
-    """Card -> ``424242******4242``; anything else -> ``<LABEL>``."""
-    if span.label == "CREDIT_CARD":
+    """Masked labels (cards) -> ``424242******4242``; anything else -> ``<LABEL>``."""
+    if policy.policy_for(span.label).operator is policy.Operator.MASK:
         return card_mask(value)
     return placeholder(span.label)
 
 
 def apply(text: str, spans: Iterable[Span], replace: Callable[[Span, str], str]) -> str:
-    """Splice replacements into ``text`` (spans must not overlap)."""
-    out = text
-    for span in sorted(spans, key=lambda s: s.start, reverse=True):
-        out = out[: span.start] + replace(span, text[span.start : span.end]) + out[span.end :]
-    return out
+    """Splice replacements into ``text`` (spans must not overlap); linear in the text."""
+    pieces: list[str] = []
+    position = 0
+    for span in sorted(spans, key=lambda s: s.start):
+        pieces.append(text[position : span.start])
+        pieces.append(replace(span, text[span.start : span.end]))
+        position = span.end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def redact(text: str, expect: Iterable[str] = ()) -> Redaction:

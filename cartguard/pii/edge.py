@@ -1,12 +1,10 @@
 """Redaction at the channel edge: what Rasa receives instead of what the shopper typed.
 
-Policy per label:
-
-* CREDIT_CARD -> mask (``424242******4242``); the number itself is never stored.
-* OTP_CODE, EMAIL_ADDRESS, PHONE_NUMBER, IBAN_CODE, PERSON, STREET_ADDRESS -> vault tokens,
-  which only the action server can resolve (it needs the code to verify it, the address to
-  change it).
-* US_SSN, PASSWORD, IP_ADDRESS, CVV -> ``<LABEL>`` placeholders; nothing keeps them.
+What happens to each label is :mod:`cartguard.pii.policy`'s table: a card number becomes a
+mask (``424242******4242``) and is never stored; codes, e-mail addresses, phone numbers,
+IBANs, names and addresses become vault tokens only the action server can resolve (it needs
+the code to verify it, the address to change it); everything else becomes a ``<LABEL>``
+placeholder and nothing keeps it.
 
 If the vault cannot be reached the value becomes a placeholder instead (fail closed: the
 shopper repeats it later, but it never reaches the transcript in clear).
@@ -18,17 +16,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cartguard.pii import policy
 from cartguard.pii.analyzer import detect
 from cartguard.pii.anonymizer import apply, placeholder
 from cartguard.pii.spans import Span
 from cartguard.pii.validators import card_mask
 
 log = logging.getLogger(__name__)
-
-TOKENIZED = frozenset(
-    {"OTP_CODE", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "PERSON", "STREET_ADDRESS"}
-)
-SECRETS = frozenset({"PASSWORD", "US_SSN"})
 
 
 @dataclass(frozen=True)
@@ -54,9 +48,10 @@ def protect_incoming(
         return EdgeResult(text, frozenset(), False, False)
 
     def replace(span: Span, value: str) -> str:
-        if span.label == "CREDIT_CARD":
+        operator = policy.policy_for(span.label).operator
+        if operator is policy.Operator.MASK:
             return card_mask(value)
-        if span.label in TOKENIZED:
+        if operator is policy.Operator.TOKEN:
             try:
                 from cartguard.vault import get_vault
 
@@ -71,6 +66,6 @@ def protect_incoming(
     return EdgeResult(
         text=apply(text, spans, replace),
         labels=labels,
-        card_typed="CREDIT_CARD" in labels,
-        secret_typed=bool(labels & SECRETS),
+        card_typed=bool(labels & policy.labels_with(policy.Operator.MASK)),
+        secret_typed=bool(labels & policy.secret_labels()),
     )

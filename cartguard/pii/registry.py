@@ -1,35 +1,51 @@
-"""The registry of recognizers: one instance per label, collected at import time.
+"""The recognizers :func:`cartguard.pii.detect` runs: an explicit tuple, built from a list.
 
-Adding a kind of personal data means adding one module under ``recognizers/`` with a class
-decorated by :func:`register`, and importing it in ``recognizers/__init__.py``.
+Adding a kind of personal data means writing one module under ``recognizers/`` (a
+:class:`~cartguard.pii.recognizers.base.Recognizer` subclass with its pattern and validator)
+and adding its class to :data:`RECOGNIZER_CLASSES`. Nothing registers itself on import, so
+importing a recognizer never imports the registry (no import circle), and what runs is
+visible here. What happens to each label's findings is :mod:`cartguard.pii.policy`'s job.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from cartguard.pii.recognizers.address import StreetAddressRecognizer
+from cartguard.pii.recognizers.base import Recognizer
+from cartguard.pii.recognizers.card import CreditCardRecognizer
+from cartguard.pii.recognizers.cvv import CvvRecognizer
+from cartguard.pii.recognizers.email import EmailRecognizer
+from cartguard.pii.recognizers.iban import IbanRecognizer
+from cartguard.pii.recognizers.ip import IpAddressRecognizer
+from cartguard.pii.recognizers.otp import OtpRecognizer
+from cartguard.pii.recognizers.password import PasswordRecognizer
+from cartguard.pii.recognizers.person import PersonRecognizer
+from cartguard.pii.recognizers.phone import PhoneRecognizer
+from cartguard.pii.recognizers.secure_link import SecureLinkRecognizer
+from cartguard.pii.recognizers.ssn import UsSsnRecognizer
 
-if TYPE_CHECKING:  # pragma: no cover
-    from cartguard.pii.recognizers.base import Recognizer
-
-R = TypeVar("R", bound="type[Recognizer]")
-
-_RECOGNIZERS: dict[str, Recognizer] = {}
-
-
-def register(cls: R) -> R:
-    """Class decorator: instantiate the recognizer and make :func:`detect` use it."""
-    if cls.label in _RECOGNIZERS:
-        raise ValueError(f"a recognizer for {cls.label} is already registered")
-    _RECOGNIZERS[cls.label] = cls()
-    return cls
-
-
-def recognizers() -> tuple[Recognizer, ...]:
-    """Every registered recognizer (imports the built-in ones on first use)."""
-    import cartguard.pii.recognizers  # noqa: F401 - registers the built-in recognizers
-
-    return tuple(_RECOGNIZERS.values())
+RECOGNIZER_CLASSES: tuple[type[Recognizer], ...] = (
+    CreditCardRecognizer,
+    CvvRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpAddressRecognizer,
+    OtpRecognizer,
+    PasswordRecognizer,
+    PersonRecognizer,
+    PhoneRecognizer,
+    SecureLinkRecognizer,
+    StreetAddressRecognizer,
+    UsSsnRecognizer,
+)
 
 
-def labels() -> frozenset[str]:
-    return frozenset(r.label for r in recognizers())
+def _build(classes: tuple[type[Recognizer], ...]) -> tuple[Recognizer, ...]:
+    labels = [cls.label for cls in classes]
+    duplicates = {label for label in labels if labels.count(label) > 1}
+    if duplicates:
+        raise ValueError(f"more than one recognizer for {sorted(duplicates)}")
+    return tuple(cls() for cls in classes)
+
+
+#: One instance per label, in a fixed order.
+RECOGNIZERS: tuple[Recognizer, ...] = _build(RECOGNIZER_CLASSES)

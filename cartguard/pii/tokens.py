@@ -16,7 +16,7 @@ from cartguard.shop.ids import INVOICE_ID_RE, ORDER_ID_RE
 TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_-])tok_[a-z]{2,10}_[A-Za-z0-9_-]{22,64}(?![A-Za-z0-9_-])")
 
 #: A card mask as produced by :func:`cartguard.pii.validators.card_mask`.
-CARD_MASK_RE = re.compile(r"(?<![\d*])\d{0,6}\*{4,}\d{4}(?!\d)")
+CARD_MASK_RE = re.compile(r"(?<![\d*])\d{0,6}\*{4,}\d{0,4}(?![\d*])")
 
 #: A placeholder left by :func:`cartguard.pii.redact`, e.g. ``<EMAIL_ADDRESS>``.
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z_]{1,30}>")

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
+
+from cartguard.pii.normalize import normalize
 
 _NON_DIGITS = re.compile(r"\D")
 
 
 def digits_only(text: str) -> str:
-    return _NON_DIGITS.sub("", text)
+    """The ASCII digits of ``text``, any Unicode digit (full-width, Arabic-Indic...) included."""
+    found = _NON_DIGITS.sub("", text)
+    if found.isascii():
+        return found
+    return "".join(str(unicodedata.decimal(ch)) for ch in found)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -32,17 +39,71 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Issuer ranges (IIN prefixes) and the lengths each network issues: (first, last, lengths).
+# Prefix ranges are compared on the first six digits. Sources: the networks' published IIN
+# tables as summarised by ISO/IEC 7812 registries; UATP (1...) and Troy (9792) are left out
+# on purpose: their prefixes collide with too many ordinary numbers for the few cards they add,
+# and so are 12-digit Maestro numbers (too short to tell from parcel and reference numbers).
+_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
+    (400000, 499999, frozenset({13, 16, 19})),  # Visa
+    (510000, 559999, frozenset({16})),  # Mastercard
+    (222100, 272099, frozenset({16})),  # Mastercard 2-series
+    (340000, 349999, frozenset({15})),  # American Express
+    (370000, 379999, frozenset({15})),
+    (300000, 305999, frozenset(range(14, 20))),  # Diners Club International
+    (309500, 309599, frozenset(range(14, 20))),
+    (360000, 369999, frozenset(range(14, 20))),
+    (380000, 399999, frozenset(range(14, 20))),
+    (352800, 358999, frozenset(range(16, 20))),  # JCB
+    (180000, 180099, frozenset({15})),  # JCB, legacy 15-digit ranges
+    (213100, 213199, frozenset({15})),
+    (220000, 220499, frozenset(range(16, 20))),  # Mir
+    (500000, 509999, frozenset(range(13, 20))),  # Maestro, RuPay, Verve
+    (560000, 699999, frozenset(range(13, 20))),  # Maestro, Discover, UnionPay, RuPay
+    (810000, 829999, frozenset({16})),  # RuPay
+)
+
+
+def card_brand_ok(digits: str) -> bool:
+    """True when ``digits`` (digits only) has an issuer prefix that issues cards of its length."""
+    if len(digits) < 13 or len(digits) > 19:
+        return False
+    head = int(digits[:6])
+    length = len(digits)
+    return any(low <= head <= high and length in lengths for low, high, lengths in _ISSUERS)
+
+
+def luhn_digits_ok(digits: str) -> bool:
+    """Luhn check of a string of ASCII digits only (no separators)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position & 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def card_number_valid(digits: str) -> bool:
+    """A plausible card number: 13-19 digits, an issuer prefix for that length, Luhn-valid."""
+    return digits.isdigit() and card_brand_ok(digits) and luhn_digits_ok(digits)
+
+
 def card_mask(pan: str) -> str:
     """Mask a card number: at most the first 6 digits (the issuer) and the last 4 stay visible.
 
     Short numbers show fewer leading digits so that at least six digits are always hidden
-    (a 12-digit Maestro number keeps 2 + 4): a mask must not be reversible by trying the
-    few Luhn-valid completions.
+    (a 13-digit number keeps 3 + 4): a mask must not be reversible by trying the few
+    Luhn-valid completions. Numbers longer than 16 digits show no last four: "16 digits and a
+    security code" and "a 19-digit card" look the same, and the last four of the first could
+    be the security code.
     """
-    clean = digits_only(pan)
+    clean = digits_only(normalize(pan).text)
     if len(clean) < 12:
         raise ValueError("a card number has at least 12 digits")
     head = max(0, min(6, len(clean) - 10))
+    if len(clean) > 16:
+        return clean[:head] + "*" * (len(clean) - head)
     return clean[:head] + "*" * (len(clean) - head - 4) + clean[-4:]
 
 

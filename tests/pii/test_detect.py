@@ -1,199 +1,298 @@
-"""Detection and redaction on generated data: every label, the tricky shapes, idempotence."""
+"""Detection and redaction, label by label, on values written for these tests.
+
+Nothing here comes from the evaluation data (``test_eval_independence.py`` checks that). The
+shapes are the ones issue 16 lists: separators people paste, prefixes and suffixes glued to a
+number, full-width digits, invisible characters.
+"""
 
 from __future__ import annotations
 
-import phonenumbers
 import pytest
-from faker import Faker
 
 from cartguard.pii import Span, detect, redact
 from cartguard.pii.tokens import TOKEN_RE
-from cartguard.pii.validators import card_mask, iban_valid, luhn_valid
-
-fake = Faker()
-Faker.seed(4114)
+from cartguard.pii.validators import card_mask, card_number_valid, iban_valid, luhn_valid
+from tests.pii.strategies import iban_check_digits, luhn_check_digit
 
 
 def labels(text: str, expect: tuple[str, ...] = ()) -> dict[str, str]:
     return {s.label: text[s.start : s.end] for s in detect(text, expect)}
 
 
-def group(digits: str, sizes: tuple[int, ...], sep: str) -> str:
-    out, i = [], 0
-    for size in sizes:
-        out.append(digits[i : i + size])
-        i += size
-    return sep.join(out)
+def make_card(prefix: str, length: int, filler: str = "7305182946") -> str:
+    body = (prefix + filler * 2)[: length - 1]
+    return body + luhn_check_digit(body)
 
 
-def luhn_fail(digits: str) -> str:
-    last = (int(digits[-1]) + 1) % 10
-    return digits[:-1] + str(last)
+VISA = make_card("4", 16)
+AMEX = make_card("37", 15)
+DINERS = make_card("36", 14)
+VISA19 = make_card("4", 19)
 
 
-# -- cards ------------------------------------------------------------------------------
-CARD_TYPES = ["visa16", "mastercard", "amex", "discover", "jcb16", "diners", "visa13"]
+def grouped(digits: str, sep: str, size: int = 4) -> str:
+    return sep.join(digits[i : i + size] for i in range(0, len(digits), size))
 
 
-@pytest.mark.parametrize("card_type", CARD_TYPES)
-def test_generated_cards_are_found_plain_spaced_and_dashed(card_type: str) -> None:
-    pan = fake.credit_card_number(card_type=card_type)
-    assert luhn_valid(pan)
-    sizes = {13: (4, 4, 5), 14: (4, 6, 4), 15: (4, 6, 5)}.get(len(pan), (4, 4, 4, 4))
-    for shown in (pan, group(pan, sizes, " "), group(pan, sizes, "-")):
-        text = f"my card is {shown}, thanks"
-        found = labels(text)
-        assert found.get("CREDIT_CARD") == shown, (card_type, shown, found)
-        redacted = redact(text).text
-        assert pan[-4:] in redacted and shown not in redacted
-        assert card_mask(pan) in redacted
+def test_own_card_values_are_valid_cards() -> None:
+    for pan in (VISA, AMEX, DINERS, VISA19):
+        assert luhn_valid(pan) and card_number_valid(pan), pan
+    assert not card_number_valid(make_card("9", 16))  # no issuer starts with 9
+    assert not card_number_valid(make_card("37", 16))  # American Express numbers have 15
 
 
-def test_card_mask_keeps_at_most_bin_and_last_four() -> None:
-    assert card_mask("4242424242424242") == "424242******4242"
-    assert card_mask("378282246310005") == "37828******0005"
-    twelve = "501864667909"
-    assert card_mask(twelve) == "50******7909"
-    assert sum(ch.isdigit() for ch in card_mask("4111 1111 1111 1111 111")) == 10
+# -- cards: the pasted shapes of issue 16 ----------------------------------------------------------
+
+PASTED = {
+    "plain": VISA,
+    "spaces": grouped(VISA, " "),
+    "dashes": grouped(VISA, "-"),
+    "dots": grouped(VISA, "."),
+    "slashes": grouped(VISA, "/"),
+    "underscores": grouped(VISA, "_"),
+    "double spaces": grouped(VISA, "  "),
+    "no-break spaces": grouped(VISA, "\u00a0"),
+    "thin spaces": grouped(VISA, "\u2009"),
+    "en dashes": grouped(VISA, "\u2013"),
+    "spaced dashes": grouped(VISA, " - "),
+    "odd groups": f"{VISA[:3]} {VISA[3:9]} {VISA[9:11]} {VISA[11:]}",
+    "mixed separators": f"{VISA[:4]}.{VISA[4:8]}-{VISA[8:12]} {VISA[12:]}",
+    "full-width digits": grouped(VISA, " ").translate(
+        {ord(d): 0xFF10 + int(d) for d in "0123456789"}
+    ),
+    "zero-width spaces": "\u200b".join(VISA),
+    "soft hyphens": grouped(VISA, "\u00ad"),
+    "amex 4-6-5": f"{AMEX[:4]} {AMEX[4:10]} {AMEX[10:]}",
+    "diners 4-6-4": f"{DINERS[:4]} {DINERS[4:10]} {DINERS[10:]}",
+    "19 digits": grouped(VISA19, " "),
+}
 
 
-def test_card_like_numbers_failing_luhn_are_kept() -> None:
-    pan = luhn_fail(fake.credit_card_number(card_type="visa16"))
-    assert not luhn_valid(pan)
-    text = f"reference number {group(pan, (4, 4, 4, 4), ' ')} from the bank"
+@pytest.mark.parametrize("shape", sorted(PASTED))
+@pytest.mark.parametrize(
+    "around", ["my card is {} thanks", "{}", "/{}/", "+{}", "#{}", ".{}.", "nr{}x"]
+)
+def test_pasted_card_numbers_are_found_whole_and_masked(shape: str, around: str) -> None:
+    shown = PASTED[shape]
+    text = around.format(shown)
+    start = text.index(shown)
+    spans = [s for s in detect(text) if s.label == "CREDIT_CARD"]
+    assert [(s.start, s.end) for s in spans] == [(start, start + len(shown))], (text, spans)
+    redacted = redact(text).text
+    pan = (
+        VISA19
+        if shape == "19 digits"
+        else AMEX
+        if "amex" in shape
+        else DINERS
+        if "diners" in shape
+        else VISA
+    )
+    assert redacted == text.replace(shown, card_mask(pan))
+
+
+def test_card_mask_keeps_at_most_issuer_and_last_four() -> None:
+    assert card_mask(VISA) == VISA[:6] + "******" + VISA[-4:]
+    assert card_mask(AMEX) == AMEX[:5] + "******" + AMEX[-4:]
+    assert card_mask(make_card("4", 13)).count("*") == 6
+    # 17-19 digits: a card followed by its security code looks the same; show no last four
+    assert card_mask(VISA19) == VISA19[:6] + "*" * 13
+    assert card_mask(grouped(VISA, "\u00a0").translate({ord("4"): "\uff14"})) == card_mask(VISA)
+
+
+def test_card_followed_by_security_code_never_shows_the_code() -> None:
+    cvv = "513"
+    text = f"card {grouped(VISA, ' ')} {cvv}"
+    redacted = redact(text).text
+    visible = redacted.split("card ", 1)[1]
+    assert cvv not in visible.replace(card_mask(VISA), "") or visible.endswith(f" {cvv}")
+    assert VISA not in redacted
+    assert (
+        redact(f"card {grouped(VISA, ' ')} cvv {cvv}").text == f"card {card_mask(VISA)} cvv <CVV>"
+    )
+
+
+def test_numbers_failing_luhn_or_issuer_ranges_are_kept() -> None:
+    broken = VISA[:-1] + str((int(VISA[-1]) + 1) % 10)
+    for text in (
+        f"reference {grouped(broken, ' ')} from the bank",
+        f"parcel {grouped('9400' + '1118992234567890' + '12', ' ')}",
+        f"serial {make_card('9', 16)}",
+    ):
+        assert "CREDIT_CARD" not in labels(text), text
+
+
+def test_window_inside_a_number_grouped_in_fours_is_not_a_card() -> None:
+    # a valid card number hidden in the middle of a longer number printed in fours
+    text = f"parcel 9401 {grouped(VISA, ' ')} 22"
     assert "CREDIT_CARD" not in labels(text)
+    # a different separator before it says a new number starts
+    assert labels(f"item 2: {grouped(VISA, ' ')}")["CREDIT_CARD"] == grouped(VISA, " ")
 
 
-def test_card_followed_by_security_code_is_found_and_the_code_removed() -> None:
-    pan = fake.credit_card_number(card_type="visa16")
-    text = f"card {group(pan, (4, 4, 4, 4), ' ')} cvv 123"
-    out = redact(text).text
-    assert out == f"card {card_mask(pan)} cvv <CVV>"
+def test_card_work_is_bounded_per_digit_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cubic attack of issue 16: windows are checked at most 19 per group, never all
+    combinations of groups (a count, not a timing)."""
+    import cartguard.pii.recognizers.card as card
+
+    calls = 0
+    original = card.card_brand_ok
+
+    def counting(digits: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return original(digits)
+
+    monkeypatch.setattr(card, "card_brand_ok", counting)
+    for groups in (100, 1000):
+        calls = 0
+        detect(" ".join(["4242"] * groups))
+        assert calls <= 19 * groups, (groups, calls)
+        calls = 0
+        detect(" ".join(["4"] * groups))
+        assert calls <= 19 * groups, (groups, calls)
 
 
-def test_order_and_invoice_ids_are_not_pii() -> None:
-    text = "Where is order CG-482913? It is on invoice INV-2026-00012, refund RF-123456."
-    assert detect(text) == []
-    assert redact(text).text == text
+# -- e-mail, phone, IBAN, SSN, IP ---------------------------------------------------------------
 
 
-# -- e-mail -----------------------------------------------------------------------------
 def test_emails_including_plus_tags_and_subdomains() -> None:
-    for _ in range(10):
-        user, domain = fake.user_name(), fake.domain_name(levels=2)
-        address = f"{user}+{fake.word()}@{domain}"
+    for address in ("ines.okafor+shop@mail.example.org", "r_kowalski@post.example.de"):
         text = f"Mail me at {address}."
         assert labels(text) == {"EMAIL_ADDRESS": address}
         assert redact(text).text == "Mail me at <EMAIL_ADDRESS>."
-
-
-def test_not_an_email() -> None:
     assert labels("meet @ the shop, price 3@5 euros") == {}
 
 
-# -- phone ------------------------------------------------------------------------------
-REGIONS = ["US", "GB", "DE", "FR", "AU", "IN", "BR", "ES", "IT", "NL"]
+@pytest.mark.parametrize(
+    "number",
+    [
+        "(415) 555-0132",
+        "415-555-0132",
+        "415.555.0132",
+        "+1 415 555 0132",
+        "+44 20 7946 0321",
+        "0044 20 7946 0321",
+        "+33 1 42 68 53 00",
+        "+49 30 901820",
+        "+33 (0)1 42 68 53 00",
+        "(415) 555-0132 x204",
+        "415\u2011555\u20110132",
+    ],
+)
+def test_phone_numbers_are_found_by_format_without_any_cue(number: str) -> None:
+    for template in ("text {} when it ships", "{}", "ok, {}."):
+        text = template.format(number)
+        assert labels(text).get("PHONE_NUMBER") == number, (text, labels(text))
 
 
-@pytest.mark.parametrize("region", REGIONS)
-def test_phone_numbers_in_e164_international_and_national_formats(region: str) -> None:
-    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
-    formats = [
-        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
-    ]
-    for shown in formats:
-        assert labels(f"text {shown} please").get("PHONE_NUMBER") == shown
-    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    assert labels(f"call me on {national}").get("PHONE_NUMBER") == national
+def test_national_numbers_of_other_countries_need_a_cue() -> None:
+    assert labels("phone 030 12345678 please").get("PHONE_NUMBER") == "030 12345678"
+    assert labels("call me on 020 7946 0321").get("PHONE_NUMBER") == "020 7946 0321"
+    assert "PHONE_NUMBER" not in labels("batch 030 12345678 please")
 
 
-def test_phone_with_cue_and_extension() -> None:
-    text = "Phone: (898) 666-3621 x0135 (office)"
-    assert labels(text)["PHONE_NUMBER"] == "(898) 666-3621 x0135"
-
-
-def test_house_numbers_dates_and_zip_codes_are_not_phones() -> None:
+def test_dates_times_zip_codes_and_house_numbers_are_not_phones() -> None:
     for text in (
-        "We met on 2024-03-14 12:20:39 at the store",
-        "The shop is at 1817 2650 Brookside Avenue",
-        "My zip code is 90010-170",
-        "I paid 1250 euros for 3 items",
+        "We met on 2025-06-14 09:41:07 at the store",
+        "The shop is at 2210 3370 Harbor Lane",
+        "My zip code is 94107-2234",
+        "I paid 1350 euros for 3 items",
     ):
         assert "PHONE_NUMBER" not in labels(text), text
 
 
-# -- IBAN -------------------------------------------------------------------------------
-@pytest.mark.parametrize("locale", ["de_DE", "fr_FR", "nl_NL", "en_GB", "es_ES", "it_IT"])
-def test_ibans_of_several_countries_compact_grouped_and_lowercase(locale: str) -> None:
-    iban = Faker(locale).iban()
+@pytest.mark.parametrize(
+    "country,bban",
+    [
+        ("DE", "500105175407324931"),
+        ("FR", "30006000011234567890189"),
+        ("NL", "ABNA0417164300"),
+        ("GB", "NWBK60161331926819"),
+    ],
+)
+def test_ibans_compact_grouped_and_lowercase(country: str, bban: str) -> None:
+    iban = country + iban_check_digits(country, bban) + bban
     assert iban_valid(iban)
-    grouped = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
-    for shown in (iban, grouped, iban.lower()):
+    for shown in (iban, " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)), iban.lower()):
         text = f"my IBAN is {shown} thanks"
         assert labels(text) == {"IBAN_CODE": shown}, (shown, labels(text))
-
-
-def test_iban_with_wrong_check_digits_is_kept() -> None:
-    iban = Faker("de_DE").iban()
     broken = iban[:2] + f"{(int(iban[2:4]) + 1) % 100:02d}" + iban[4:]
     assert "IBAN_CODE" not in labels(f"IBAN {broken}")
 
 
-# -- SSN, IP ----------------------------------------------------------------------------
 def test_ssn_valid_and_invalid_areas() -> None:
-    ssn = fake.ssn()
-    assert labels(f"my ssn is {ssn}") == {"US_SSN": ssn}
-    assert "US_SSN" not in labels("number 666-12-3456 and 900-12-3456 and 123-00-4567")
+    assert labels("my ssn is 512-68-3391") == {"US_SSN": "512-68-3391"}
+    assert "US_SSN" not in labels("number 666-12-3456 and 900-12-3456 and 512-00-4567")
 
 
 def test_ip_addresses_v4_and_v6() -> None:
-    v4, v6 = fake.ipv4_public(), fake.ipv6()
-    text = f"logins from {v4} and {v6}."
+    text = "logins from 81.17.30.122 and 2001:db8:85a3::8a2e:370:7334."
     spans = [s for s in detect(text) if s.label == "IP_ADDRESS"]
-    assert [text[s.start : s.end] for s in spans] == [v4, v6]
+    assert [text[s.start : s.end] for s in spans] == [
+        "81.17.30.122",
+        "2001:db8:85a3::8a2e:370:7334",
+    ]
     assert "IP_ADDRESS" not in labels("version 1.2.3 and 999.1.1.1 at 12:20:39 on 0.0.0.0")
 
 
-# -- OTP, password, person, address -----------------------------------------------------
-def test_bare_six_digits_are_an_otp_but_ids_and_longer_numbers_are_not() -> None:
-    assert labels("the code is 482913") == {"OTP_CODE": "482913"}
-    assert "OTP_CODE" not in labels("order CG-482913 and 1234567 and 12345")
+# -- codes: only while one is expected ------------------------------------------------------------
 
 
-def test_expected_otp_widens_to_split_and_eight_digit_codes() -> None:
-    assert "OTP_CODE" not in labels("123 456")
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "730518",
+        "code:730518",
+        "#730518",
+        "+730518",
+        "code.730518",
+        "(730518)",
+        "it's 730518!",
+        "730\u200b518",
+        "７３０５１８",
+    ],
+)
+def test_six_digit_code_is_a_code_only_while_one_is_expected(shown: str) -> None:
+    assert "OTP_CODE" not in labels(shown)
+    found = labels(shown, ("OTP_CODE",))
+    assert found.get("OTP_CODE", "").replace("\u200b", "") in {"730518", "７３０５１８"}, found
+
+
+def test_expected_code_shapes_and_what_is_not_a_code() -> None:
     assert labels("123 456", ("OTP_CODE",)) == {"OTP_CODE": "123 456"}
     assert labels("it's 12345678", ("OTP_CODE",)) == {"OTP_CODE": "12345678"}
+    for text in ("order CG-482913", "price 0.730518", "123456789 units", "12345"):
+        assert "OTP_CODE" not in labels(text, ("OTP_CODE",)), text
+
+
+# -- password, person, address ------------------------------------------------------------------
 
 
 def test_password_after_a_cue_or_when_expected() -> None:
-    secret = fake.password(length=12, special_chars=False)
-    assert labels(f"my password is {secret}") == {"PASSWORD": secret}
+    assert labels("my password is Tq8vLm2pXw4z") == {"PASSWORD": "Tq8vLm2pXw4z"}
     assert "PASSWORD" not in labels("my password is not working")
-    assert labels(f"  {secret} ", ("PASSWORD",)) == {"PASSWORD": secret}
+    assert labels("  Tq8vLm2pXw4z ", ("PASSWORD",)) == {"PASSWORD": "Tq8vLm2pXw4z"}
 
 
 def test_names_after_cues() -> None:
-    first, last = fake.first_name(), fake.last_name()
-    assert labels(f"Hi, my name is {first} {last} and I need help")["PERSON"] == f"{first} {last}"
-    assert labels(f"Name: {first} {last}\nPhone: 555")["PERSON"] == f"{first} {last}"
+    assert labels("Hi, my name is Ingrid Okafor and I need help")["PERSON"] == "Ingrid Okafor"
+    assert labels("Name: Ingrid Okafor\nPhone: none")["PERSON"] == "Ingrid Okafor"
+    assert labels("Regards, Ada B. Lovelace")["PERSON"] == "Ada B. Lovelace"
     assert "PERSON" not in labels("I am Happy")
 
 
 def test_street_address_with_number_and_street_type() -> None:
-    street = f"{fake.building_number()} {fake.street_name()}"
-    if street.split()[-1].rstrip(".") not in {"Street", "Avenue", "Road", "Lane", "Way"}:
-        street = f"{fake.building_number()} {fake.last_name()} Street"
-    assert "STREET_ADDRESS" in labels(f"please ship it to {street}, thanks")
+    assert "STREET_ADDRESS" in labels("please ship it to 4077 Oak Ridge Road, thanks")
 
 
-# -- properties -------------------------------------------------------------------------
+# -- properties of the whole ---------------------------------------------------------------------
+
+
 def test_redaction_is_idempotent_and_tokens_survive() -> None:
-    pan = fake.credit_card_number(card_type="mastercard")
     token = "tok_email_" + "Ab3_-" * 5 + "123456"
     assert TOKEN_RE.fullmatch(token)
-    text = f"card {pan}, mail {fake.email()}, token {token}, code 654321, ip {fake.ipv4()}"
+    text = f"card {VISA}, mail ines@example.org, token {token}, ip 81.17.30.122"
     once = redact(text).text
     assert token in once
     assert redact(once).text == once
@@ -201,10 +300,11 @@ def test_redaction_is_idempotent_and_tokens_survive() -> None:
 
 
 def test_spans_are_sorted_and_do_not_overlap() -> None:
-    text = f"{fake.email()} 4242 4242 4242 4242 {fake.ssn()} call +1 202-555-0143"
+    text = f"ines@example.org {grouped(VISA, ' ')} 512-68-3391 call +1 415-555-0132"
     spans = detect(text)
     assert all(isinstance(s, Span) for s in spans)
     assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert {s.label for s in spans} == {"EMAIL_ADDRESS", "CREDIT_CARD", "US_SSN", "PHONE_NUMBER"}
 
 
 def test_empty_and_plain_text() -> None:

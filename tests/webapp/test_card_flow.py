@@ -9,7 +9,7 @@ import re
 import socket
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,6 +47,18 @@ def _spaced(pan: str) -> str:
     return " ".join(pan[i : i + 4] for i in range(0, len(pan), 4))
 
 
+@pytest.fixture()
+def shopper(web: ServerThread, demo_logins) -> Callable[[int], Browser]:
+    """A browser signed in to the shop as the given customer (the link's owner)."""
+
+    def sign_in(customer_id: int) -> Browser:
+        browser = Browser(web.base_url)
+        browser.login(*demo_logins[customer_id])
+        return browser
+
+    return sign_in
+
+
 def _methods(customer_id: int) -> list[PaymentMethod]:
     with session_scope() as session:
         return list(
@@ -63,7 +75,8 @@ def _vault_rows() -> int:
         return session.execute(select(func.count()).select_from(VaultEntry)).scalar_one()
 
 
-def test_the_form_says_exactly_what_is_kept(browser: Browser) -> None:
+def test_the_form_says_exactly_what_is_kept(shopper) -> None:
+    browser = shopper(1)
     token, _ = issue("card", 1)
     page = browser.get(f"/s/{token}")
     assert page.status_code == 200
@@ -73,8 +86,9 @@ def test_the_form_says_exactly_what_is_kept(browser: Browser) -> None:
 
 
 def test_a_valid_card_goes_to_the_provider_and_only_its_token_is_saved(
-    browser: Browser, fake: FakeRasa, payment_provider: RunningProvider
+    shopper, fake: FakeRasa, payment_provider: RunningProvider
 ) -> None:
+    browser = shopper(2)
     pan = _visa()
     typed_expiry, stored_expiry = _future_expiry()
     token, conversation = issue("card", 2)
@@ -123,7 +137,8 @@ def _field_value(page: str, name: str) -> str:
     return found.group(1) if found else ""
 
 
-def test_card_mistakes_are_explained_and_never_echo_number_or_cvv(browser: Browser) -> None:
+def test_card_mistakes_are_explained_and_never_echo_number_or_cvv(shopper) -> None:
+    browser = shopper(3)
     token, _ = issue("card", 3)
     typed_expiry, _ = _future_expiry()
     good = _visa()
@@ -154,7 +169,8 @@ def test_card_mistakes_are_explained_and_never_echo_number_or_cvv(browser: Brows
 # --- the provider says no, or is not there ---------------------------------------------------
 
 
-def test_a_card_the_provider_declines_is_explained_and_nothing_is_saved(browser: Browser) -> None:
+def test_a_card_the_provider_declines_is_explained_and_nothing_is_saved(shopper) -> None:
+    browser = shopper(3)
     token, _ = issue("card", 3)
     typed_expiry, _ = _future_expiry()
     before = len(_methods(3))
@@ -196,8 +212,9 @@ def swap_provider(web: ServerThread) -> Iterator:
 
 @pytest.mark.parametrize("outage", ["refused", "hangs", "wrong key"])
 def test_a_provider_outage_stores_nothing_and_the_shopper_can_try_again(
-    browser: Browser, web: ServerThread, swap_provider, outage: str
+    shopper, web: ServerThread, swap_provider, outage: str
 ) -> None:
+    browser = shopper(4)
     original: PaymentProviderClient = web.app.ctx.payment_provider
     silent = _Silent()
     broken = {
@@ -280,8 +297,9 @@ def _every_vault_plaintext() -> list[tuple[str, str]]:
 
 
 def test_no_card_number_on_the_shop_side_in_any_form(
-    browser: Browser, data_dir: Path, payment_provider: RunningProvider
+    shopper, data_dir: Path, payment_provider: RunningProvider
 ) -> None:
+    browser = shopper(4)
     pan = fake_data.credit_card_number(card_type="amex")  # random, so no other test has it
     amex = f"{pan[:4]} {pan[4:10]} {pan[10:]}"
     cvv = _unused_cvv(data_dir)

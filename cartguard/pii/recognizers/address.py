@@ -1,7 +1,7 @@
 """STREET_ADDRESS: house number + street name + street type, and a few other fixed shapes.
 
-Covered: "12 Baker Street", "1317 Kimberly Way, Apt. 962", "Hauptstrasse 5",
-"Rue de Rivoli 10", US military mail ("PSC 3294, Box 9168, APO AA 61487"), and the rest
+Covered: "12 Baker Street", "4077 Oak Ridge Road, Apt. 5", "Hauptstrasse 5",
+"Rue de Rivoli 10", US military mail ("PSC 1234, Box 5678, APO AE 09001"), and the rest
 of a line after "my address is" / "I live at" / "ship it to" when it contains a number.
 Not covered: addresses without a house number or street type, free-form rural addresses.
 A shopper who needs to give an address is sent to the secure form anyway.
@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 
 _SUFFIX = (
@@ -46,12 +45,11 @@ _MILITARY = re.compile(
 _CUE = re.compile(
     r"\b(?:my (?:home |new |shipping |delivery |billing )?address is|i live at|i live on"
     r"|ship (?:it |them |this |the order )?to|deliver (?:it |them )?to|send (?:it |them )?to"
-    r"|address\s*:)\s*(?P<rest>[^\n.;!?]*\d[^\n;!?]*)",
+    r"|address\s*:)\s*(?P<rest>[^\n.;!?]{0,160}?\d[^\n;!?]{0,160})",
     re.IGNORECASE,
 )
 
 
-@register
 class StreetAddressRecognizer(Recognizer):
     label = "STREET_ADDRESS"
     hint = re.compile(r"\d")

@@ -1,8 +1,9 @@
 """The recognizer contract: one class per label, each with its own pattern and validator.
 
-A recognizer looks at a :class:`Context` (the text, what the dialogue expects, and a spaCy
-``Doc`` built only if some recognizer asks for it) and yields :class:`Span` findings. It
-never edits text; replacing is :mod:`cartguard.pii.anonymizer`'s job.
+A recognizer looks at a :class:`Context` (the normalized text and what the dialogue expects)
+and yields :class:`Span` findings. It never edits text; replacing is
+:mod:`cartguard.pii.anonymizer`'s job. Recognizers must do linear work: bounded repetitions in
+their patterns, constant work per candidate.
 """
 
 from __future__ import annotations
@@ -10,31 +11,19 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from cartguard.pii.spans import Span
 
-if TYPE_CHECKING:  # pragma: no cover
-    from spacy.tokens import Doc
-
 
 class Context:
-    """What recognizers may look at for one text; the spaCy doc is built lazily, once."""
+    """What recognizers may look at for one text."""
 
-    __slots__ = ("text", "expect", "_doc")
+    __slots__ = ("text", "expect")
 
     def __init__(self, text: str, expect: frozenset[str]) -> None:
         self.text = text
         self.expect = expect
-        self._doc: Doc | None = None
-
-    @property
-    def doc(self) -> Doc:
-        if self._doc is None:
-            from cartguard.pii.pipeline import get_nlp
-
-            self._doc = get_nlp()(self.text)
-        return self._doc
 
     def window_before(self, start: int, width: int = 40) -> str:
         return self.text[max(0, start - width) : start].lower()

@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 
 _CVV = re.compile(
@@ -20,7 +19,6 @@ _CVV = re.compile(
 )
 
 
-@register
 class CvvRecognizer(Recognizer):
     label = "CVV"
     hint = re.compile(r"cvv|cvc|cid|csc|code|verification", re.IGNORECASE)

@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 
 _EMAIL = re.compile(
@@ -15,7 +14,6 @@ _EMAIL = re.compile(
 )
 
 
-@register
 class EmailRecognizer(Recognizer):
     label = "EMAIL_ADDRESS"
     hint = re.compile("@")

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 from cartguard.pii.validators import IBAN_LENGTHS, iban_checksum_ok
 
@@ -21,7 +20,6 @@ _CANDIDATE = re.compile(
 )
 
 
-@register
 class IbanRecognizer(Recognizer):
     label = "IBAN_CODE"
     hint = re.compile(r"[A-Za-z]{2}\d{2}")

@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 from cartguard.pii.validators import ip_valid
 
@@ -14,7 +13,6 @@ _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 
-@register
 class IpAddressRecognizer(Recognizer):
     label = "IP_ADDRESS"
     hint = re.compile(r"\d\.\d|:.*:")

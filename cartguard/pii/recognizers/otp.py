@@ -1,9 +1,12 @@
-"""OTP_CODE: one-time codes. A bare six-digit number always counts; more shapes when expected.
+"""OTP_CODE: a one-time code, recognised only while the conversation is waiting for one.
 
-Six digits standing alone are what an authenticator app shows, and a channel cannot always
-know whether the bot just asked for one, so they are treated as a code everywhere (order and
-invoice ids carry a prefix and are protected). When the dialogue says a code is expected,
-6-8 digits, also split once by a space or dash ("123 456"), count with high confidence.
+A six-digit number on its own may be a zip code, a quantity or a reference, so nothing is
+reported unless the caller says a code is expected (``expect={"OTP_CODE"}``: the channel edge
+asks the shop database whether a step-up is pending in this conversation; the tracker store
+reads ``requested_slot``). Then any six-digit run standing alone counts, whatever punctuation
+or letters surround it (``code:123456``, ``#123456``, ``+123456``, ``code.123456``), and so do
+codes of 6-8 digits and six digits split once by a space or dash ("123 456"). Digits that are
+part of a longer number (a decimal, a phone number, a card) are not a code.
 """
 
 from __future__ import annotations
@@ -12,23 +15,20 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 
-_BARE_SIX = re.compile(r"(?<![\w*/.,:#+-])\d{6}(?![\w*/]|[.,:-]\d)")
-_EXPECTED = re.compile(r"(?<![\w*/.,:#+-])(?:\d{6,8}|\d{3,4}[ -]\d{3,4})(?![\w*/]|[.,:-]\d| \d)")
+_EXPECTED = re.compile(
+    r"(?<!\d)(?<!\d[ .,-])(?:\d{6,8}|\d{3}[ -]\d{3}|\d{4}[ -]\d{4})(?![ .,-]?\d)"
+)
 
 
-@register
 class OtpRecognizer(Recognizer):
     label = "OTP_CODE"
     hint = re.compile(r"\d{3}")
 
+    def applies(self, ctx: Context) -> bool:
+        return self.label in ctx.expect and super().applies(ctx)
+
     def find(self, ctx: Context) -> Iterator[Span]:
-        if self.label in ctx.expect:
-            for match in _EXPECTED.finditer(ctx.text):
-                if 6 <= sum(ch.isdigit() for ch in match.group()) <= 8:
-                    yield self.span(match.start(), match.end(), 0.95)
-            return
-        for match in _BARE_SIX.finditer(ctx.text):
-            yield self.span(match.start(), match.end(), 0.5)
+        for match in _EXPECTED.finditer(ctx.text):
+            yield self.span(match.start(), match.end(), 0.95)

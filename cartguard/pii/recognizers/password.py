@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 
 _CUE = re.compile(
@@ -28,7 +27,6 @@ _ORDINARY = frozenset(
 )
 
 
-@register
 class PasswordRecognizer(Recognizer):
     label = "PASSWORD"
     hint = re.compile(r"pass|pwd|pin", re.IGNORECASE)

@@ -12,13 +12,11 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 
 _LINK_TOKEN = re.compile(r"(?<=/s/)[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
-@register
 class SecureLinkRecognizer(Recognizer):
     label = "SECURE_LINK"
     hint = re.compile(r"/s/")

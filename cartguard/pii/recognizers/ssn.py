@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterator
 
 from cartguard.pii.recognizers.base import Context, Recognizer
-from cartguard.pii.registry import register
 from cartguard.pii.spans import Span
 from cartguard.pii.validators import ssn_valid
 
@@ -14,7 +13,6 @@ _SSN = re.compile(r"(?<![\w-])(\d{3})([- .]?)(\d{2})\2(\d{4})(?![\w-]|\.\d)")
 _CUE = re.compile(r"\b(?:ssn|social security|social sec|ss#|ss #)", re.IGNORECASE)
 
 
-@register
 class UsSsnRecognizer(Recognizer):
     label = "US_SSN"
     hint = re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}")
