@@ -4,6 +4,10 @@ Actions implement :meth:`CartguardAction.handle`, a synchronous function that re
 and decides what to say. It runs in a worker thread with its own transaction so blocking
 database calls never stall the action server's event loop, and a database outage becomes one
 polite sentence for the shopper (nothing changed) and one clear log line for the operator.
+
+Actions never write shopper-facing sentences: they choose a response of ``domain.yml`` by name
+(``turn.say("utter_...", value=...)``), where conversation designers edit the wording, and pass
+the values its placeholders need. Rasa fills them in when it sends the reply.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -25,10 +30,10 @@ from cartguard.shop.db import DatabaseUnavailable, session_scope
 
 logger = logging.getLogger(__name__)
 
-DB_DOWN_MESSAGE = (
-    "Sorry, I can't reach our order system right now, so nothing was changed. "
-    "Please try again in a few minutes."
-)
+#: said (by name) whenever the shop database cannot be reached: nothing was changed
+DB_DOWN_RESPONSE = "utter_db_unavailable"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,8 +60,16 @@ class Turn:
     def channel(self) -> str | None:
         return self.tracker.get_latest_input_channel()
 
-    def say(self, text: str | None = None, *, response: str | None = None, **kwargs: Any) -> None:
-        self.replies.append({"text": text, "response": response, **kwargs})
+    def say(self, response: str, **values: Any) -> None:
+        """Send the ``domain.yml`` response ``response``, filling its placeholders from ``values``
+        (``buttons`` adds buttons the domain cannot know, such as a single-use link)."""
+        if not response.startswith("utter_"):
+            raise ValueError(f"say() takes a response name from domain.yml, not {response!r}")
+        self.replies.append({"response": response, **values})
+
+    def send(self, dispatcher: CollectingDispatcher) -> None:
+        for reply in self.replies:
+            dispatcher.utter_message(**{k: v for k, v in reply.items() if v is not None})
 
     def slot(self, name: str) -> Any:
         return self.tracker.get_slot(name)
@@ -87,34 +100,42 @@ class CartguardAction(Action, ABC):
     def handle(self, turn: Turn) -> None:
         """Decide what to say (``turn.say``) and which events to record (``turn.events``)."""
 
-    def _run_sync(self, tracker: Tracker, customer_id: int | None) -> Turn:
-        with session_scope() as session:
-            turn = Turn(tracker, session, customer_id, get_settings())
-            if self.needs_customer and customer_id is None:
-                ask_to_sign_in(turn, self.action_name)  # Messenger: a linking button
-            else:
-                self.handle(turn)
-            return turn
+    def _handle_or_ask_to_sign_in(self, turn: Turn) -> None:
+        if self.needs_customer and turn.customer_id is None:
+            ask_to_sign_in(turn, self.action_name)  # Messenger: a linking button
+        else:
+            self.handle(turn)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         customer_id, identity_events = identify(tracker)
         try:
-            turn = await asyncio.to_thread(self._run_sync, tracker, customer_id)
+            turn, _ = await run_turn(tracker, customer_id, self._handle_or_ask_to_sign_in)
         except DatabaseUnavailable as exc:
             logger.error("%s: %s", self.name(), exc)
-            dispatcher.utter_message(text=DB_DOWN_MESSAGE)
+            dispatcher.utter_message(response=DB_DOWN_RESPONSE)
             return identity_events
-        for reply in turn.replies:
-            dispatcher.utter_message(**{k: v for k, v in reply.items() if v is not None})
+        turn.send(dispatcher)
         return identity_events + turn.events
+
+
+async def run_turn(
+    tracker: Tracker, customer_id: int | None, work: Callable[[Turn], T]
+) -> tuple[Turn, T]:
+    """Run ``work`` in a worker thread inside one transaction (committed if it returns).
+
+    Raises :class:`DatabaseUnavailable` when the shop database cannot be reached; then nothing
+    of the turn was committed.
+    """
+
+    def in_transaction() -> tuple[Turn, T]:
+        with session_scope() as session:
+            turn = Turn(tracker, session, customer_id, get_settings())
+            return turn, work(turn)
+
+    return await asyncio.to_thread(in_transaction)
 
 
 def button(title: str, payload: str) -> dict[str, str]:
     return {"title": title, "payload": payload}
-
-
-def link_button(title: str, url: str) -> dict[str, str]:
-    """A button that opens a URL (rasa-webchat and Messenger both render these as links)."""
-    return {"title": title, "type": "web_url", "url": url, "payload": url}

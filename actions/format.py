@@ -1,4 +1,9 @@
-"""How amounts and dates read in the chat."""
+"""How amounts, dates and lists of records read in the chat.
+
+Only values are formatted here; every sentence around them is a response in ``domain.yml``.
+List rows are records (number, status, date, amount) separated by middle dots; the response
+that introduces a list names its columns.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ def money(amount: Decimal | float, currency: str | None = "USD") -> str:
     return f"{sign}{text}" if sign else f"{text} {currency}"
 
 
-def bullets(lines: Iterable[str]) -> str:
-    """A markdown list: the widget renders markdown, and single line breaks would be lost."""
-    return "\n".join(f"- {line}" for line in lines)
+def bullets(rows: Iterable[Iterable[str]]) -> str:
+    """A markdown list, one record per line: the widget renders markdown, and single line
+    breaks would be lost."""
+    return "\n".join("- " + " · ".join(row) for row in rows)
 
 
 def date_text(value: date | datetime | None) -> str:
     if value is None:
-        return "unknown"
+        return "-"
     return f"{value.strftime('%a')} {value.day} {value.strftime('%b %Y')}"

@@ -1,43 +1,60 @@
-"""Orders: tracking, cancelling, changing the shipping address, refunds."""
+"""Orders: tracking, cancelling, changing the shipping address, refunds.
+
+Another customer's order id is answered exactly like an unknown one: every lookup filters by
+the verified customer in SQL, and the reply differs only by the id the shopper typed.
+"""
 
 from __future__ import annotations
 
 from rasa_sdk.events import SlotSet
 
-from actions.base import CartguardAction, Turn, button, link_button
+from actions.base import CartguardAction, Turn, button
 from actions.format import bullets, date_text, money
 from actions.sensitive import SensitiveAction
 from cartguard.shop import queries
 from cartguard.shop.ids import normalize_order_id
 from cartguard.shop.models import Order
 
-STATUS_TEXT = {
-    "placed": "has been placed and is waiting to be packed",
-    "processing": "is being packed",
-    "shipped": "is on its way",
-    "delivered": "was delivered",
-    "cancelled": "was cancelled",
+#: how an order is described, by its status
+DESCRIBE = {
+    "placed": "utter_order_placed",
+    "processing": "utter_order_processing",
+    "shipped": "utter_order_shipped",
+    "delivered": "utter_order_delivered",
+    "cancelled": "utter_order_was_cancelled",
+}
+CANCEL_OUTCOME = {
+    queries.CancelResult.CANCELLED: "utter_order_cancel_done",
+    queries.CancelResult.ALREADY_CANCELLED: "utter_order_already_cancelled",
+    queries.CancelResult.ALREADY_SHIPPED: "utter_order_already_shipped",
+    queries.CancelResult.NOT_FOUND: "utter_order_not_found",
 }
 
 
-def not_found(order_id: str | None) -> str:
-    shown = normalize_order_id(order_id) or order_id
-    return (
-        f"I can't find an order {shown} on your account. Order numbers look like CG-123456; "
-        "you'll find yours in the confirmation e-mail."
-    )
+def shown(order_id: str | None) -> str:
+    """The id as we write it (CG-123456), or as typed when it is no order id at all."""
+    return normalize_order_id(order_id) or str(order_id)
 
 
-def describe(order: Order) -> str:
-    parts = [f"Order {order.id} (placed {date_text(order.placed_at)}) {STATUS_TEXT[order.status]}."]
-    if order.status == "shipped" and order.carrier:
-        parts.append(
-            f"Carrier: {order.carrier}, tracking number {order.tracking_number}; "
-            f"expected by {date_text(order.estimated_delivery)}."
+def describe(turn: Turn, order: Order) -> None:
+    values = {
+        "order_id": order.id,
+        "placed_on": date_text(order.placed_at),
+        "items": ", ".join(f"{item.quantity} × {item.name}" for item in order.items),
+        "total": money(order.total, order.currency),
+    }
+    if order.status == "shipped" and not order.carrier:
+        turn.say("utter_order_shipped_untracked", **values)
+    elif order.status == "shipped":
+        turn.say(
+            "utter_order_shipped",
+            carrier=order.carrier,
+            tracking_number=order.tracking_number,
+            expected_by=date_text(order.estimated_delivery),
+            **values,
         )
-    items = ", ".join(f"{item.name} x{item.quantity}" for item in order.items)
-    parts.append(f"Items: {items}. Total {money(order.total, order.currency)}.")
-    return " ".join(parts)
+    else:
+        turn.say(DESCRIBE[order.status], **values)
 
 
 def order_choice(turn: Turn, intent: str, question: str, open_only: bool = False) -> None:
@@ -46,7 +63,7 @@ def order_choice(turn: Turn, intent: str, question: str, open_only: bool = False
     if open_only:
         orders = [order for order in orders if order.is_open]
     if not orders:
-        turn.say("I don't see any orders on your account that this applies to.")
+        turn.say("utter_no_matching_orders")
         return
     buttons = [
         button(f"{o.id} ({o.status})", f'/{intent}{{"order_id": "{o.id}"}}') for o in orders[:3]
@@ -62,15 +79,16 @@ class ActionTrackOrder(CartguardAction):
         if not order_id:
             orders = queries.recent_orders(turn.session, turn.customer_id, limit=3)
             if not orders:
-                turn.say("You have no orders with us yet.")
+                turn.say("utter_no_orders")
                 return
-            lines = [
-                f"{o.id}: {STATUS_TEXT[o.status]} (placed {date_text(o.placed_at)})" for o in orders
-            ]
-            turn.say("Your latest orders:\n" + bullets(lines))
+            rows = [(o.id, o.status, date_text(o.placed_at)) for o in orders]
+            turn.say("utter_latest_orders", order_list=bullets(rows))
             return
         order = queries.find_order(turn.session, turn.customer_id, order_id)
-        turn.say(describe(order) if order else not_found(order_id))
+        if order is None:
+            turn.say("utter_order_not_found", order_id=shown(order_id))
+        else:
+            describe(turn, order)
         turn.events.append(SlotSet("order_id", None))
 
 
@@ -80,21 +98,10 @@ class ActionCancelOrder(SensitiveAction):
     def serve(self, turn: Turn) -> None:
         order_id = turn.slot("order_id")
         if not order_id:
-            order_choice(
-                turn, "cancel_order", "Which order would you like to cancel?", open_only=True
-            )
+            order_choice(turn, "cancel_order", "utter_which_order_to_cancel", open_only=True)
             return
         result = queries.cancel_order(turn.session, turn.customer_id, order_id)
-        shown = normalize_order_id(order_id)
-        messages = {
-            queries.CancelResult.CANCELLED: f"Done: order {shown} is cancelled. Any payment "
-            "will be refunded to the original method within 5 business days.",
-            queries.CancelResult.ALREADY_CANCELLED: f"Order {shown} was already cancelled.",
-            queries.CancelResult.ALREADY_SHIPPED: f"Order {shown} has already shipped, so it "
-            "can't be cancelled. Once it arrives you can ask me for a refund.",
-            queries.CancelResult.NOT_FOUND: not_found(order_id),
-        }
-        turn.say(messages[result])
+        turn.say(CANCEL_OUTCOME[result], order_id=shown(order_id))
         turn.events.append(SlotSet("order_id", None))
 
 
@@ -105,27 +112,17 @@ class ActionChangeShippingAddress(SensitiveAction):
         order_id = turn.slot("order_id")
         if not order_id:
             order_choice(
-                turn,
-                "change_shipping_address",
-                "Which order should go to a new address?",
-                open_only=True,
+                turn, "change_shipping_address", "utter_which_order_to_readdress", open_only=True
             )
             return
         order = queries.find_order(turn.session, turn.customer_id, order_id)
         if order is None:
-            turn.say(not_found(order_id))
+            turn.say("utter_order_not_found", order_id=shown(order_id))
         elif not order.is_open:
-            turn.say(
-                f"Order {order.id} {STATUS_TEXT[order.status]}, so its address can't be changed "
-                "any more. I can connect you with our team if you need help."
-            )
+            turn.say("utter_address_too_late", order_id=order.id, status=order.status)
         else:
             link_url = turn.secure_link("address", payload={"order_id": order.id})
-            turn.say(
-                f"Please enter the new shipping address for {order.id} on our secure page "
-                "(the link works once, for 10 minutes). Addresses are never typed into the chat.",
-                buttons=[link_button("Change the address securely", link_url)],
-            )
+            turn.say("utter_address_link", order_id=order.id, link_url=link_url)
         turn.events.append(SlotSet("order_id", None))
 
 
@@ -133,9 +130,11 @@ class ActionAddressChanged(CartguardAction):
     action_name = "action_address_changed"
 
     def handle(self, turn: Turn) -> None:
-        order_id = turn.slot("order_id")
-        shown = normalize_order_id(order_id) or "your order"
-        turn.say(f"The shipping address of {shown} has been updated.")
+        order_id = normalize_order_id(turn.slot("order_id"))
+        if order_id:
+            turn.say("utter_address_changed", order_id=order_id)
+        else:
+            turn.say("utter_address_changed_some_order")
         turn.events.append(SlotSet("order_id", None))
 
 
@@ -145,28 +144,28 @@ class ActionRequestRefund(SensitiveAction):
     def serve(self, turn: Turn) -> None:
         order_id = turn.slot("order_id")
         if not order_id:
-            order_choice(turn, "request_refund", "Which order would you like a refund for?")
+            order_choice(turn, "request_refund", "utter_which_order_to_refund")
             return
         outcome = queries.request_refund(turn.session, turn.customer_id, order_id)
+        refund, order_id = outcome.refund, shown(order_id)
         if outcome.outcome == "requested":
-            refund = outcome.refund
             turn.say(
-                f"I've opened refund {refund.id} for {money(refund.amount)} on order "
-                f"{normalize_order_id(order_id)}. You'll get an update within 3 business days; "
-                'ask me "where is my refund" any time.'
+                "utter_refund_opened",
+                refund_id=refund.id,
+                amount=money(refund.amount),
+                order_id=order_id,
             )
         elif outcome.outcome == "already_requested":
             turn.say(
-                f"There's already a refund ({outcome.refund.id}, {outcome.refund.status}) "
-                f"for order {normalize_order_id(order_id)}."
+                "utter_refund_exists",
+                refund_id=refund.id,
+                refund_status=refund.status,
+                order_id=order_id,
             )
         elif outcome.outcome == "not_eligible":
-            turn.say(
-                f"Order {normalize_order_id(order_id)} hasn't been delivered yet, so it can't be "
-                "refunded. If it's still open you can cancel it instead."
-            )
+            turn.say("utter_refund_not_eligible", order_id=order_id)
         else:
-            turn.say(not_found(order_id))
+            turn.say("utter_order_not_found", order_id=order_id)
         turn.events.append(SlotSet("order_id", None))
 
 
@@ -176,18 +175,14 @@ class ActionTrackRefund(CartguardAction):
     def handle(self, turn: Turn) -> None:
         order_id = turn.slot("order_id")
         refunds = queries.refunds_for(turn.session, turn.customer_id, order_id)
-        if not refunds:
-            if order_id:
-                turn.say(
-                    f"I don't see a refund for order {normalize_order_id(order_id) or order_id}."
-                )
-            else:
-                turn.say("You have no refunds in progress.")
-        else:
-            lines = [
-                f"{r.id} for order {r.order_id}: {money(r.amount)}, {r.status} "
-                f"(since {date_text(r.updated_at)})"
+        if refunds:
+            rows = [
+                (r.id, r.order_id, money(r.amount), r.status, date_text(r.updated_at))
                 for r in refunds[:3]
             ]
-            turn.say("Your refunds:\n" + bullets(lines))
+            turn.say("utter_refunds", refund_list=bullets(rows))
+        elif order_id:
+            turn.say("utter_no_refund_for_order", order_id=shown(order_id))
+        else:
+            turn.say("utter_no_refunds")
         turn.events.append(SlotSet("order_id", None))

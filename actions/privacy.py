@@ -1,27 +1,45 @@
 """Privacy: consent for transcripts, "forget this conversation", data export and erasure.
 
 Export and erasure are sensitive (step-up first) and confirmed by the shopper with a yes/no
-before anything happens; erasure re-checks step-up at confirmation time, because minutes may
-have passed since the gate.
+before anything happens; the confirmation checks maintenance mode and step-up again
+(:func:`actions.sensitive.why_not_now`), because minutes may have passed since the gate.
+
+The transcript-consent question is asked once per conversation, with the greeting. When the
+shopper answers it with a sensitive request instead, the step-up gate sets the question aside
+(``consent_deferred``) so that it never stands next to the code prompt, and it is asked again
+once the request is done (:func:`ask_deferred_consent`).
 """
 
 from __future__ import annotations
 
 from rasa_sdk.events import Restarted, SlotSet
 
-from actions.base import CartguardAction, Turn, button, link_button
-from actions.sensitive import SensitiveAction
+from actions.base import CartguardAction, Turn
+from actions.sensitive import SensitiveAction, why_not_now
 from cartguard.privacy import erase_customer
 from cartguard.shop.conversations import conversation_owner
 from cartguard.shop.models import ConversationOwner
-from cartguard.stepup.service import StepUpService, StepUpStatus
+from cartguard.stepup.service import StepUpService
 from cartguard.vault import get_vault
-
-YES_NO = [button("Yes", "/affirm"), button("No", "/deny")]
 
 
 def conversation_row(turn: Turn) -> ConversationOwner:
     return conversation_owner(turn.session, turn.conversation_id, turn.customer_id, turn.channel)
+
+
+def ask_consent(turn: Turn, response: str = "utter_ask_consent") -> None:
+    """Ask to keep the transcript (if not decided yet) and wait for the yes or no."""
+    if conversation_row(turn).transcript_consent is not None:
+        return
+    turn.say(response, privacy_url=f"{turn.settings.public_web_url}/privacy")
+    turn.events.append(SlotSet("awaiting", "consent"))
+
+
+def ask_deferred_consent(turn: Turn) -> None:
+    """Ask again the consent question the step-up gate set aside, now that the code is done."""
+    if turn.slot("consent_deferred"):
+        turn.events.append(SlotSet("consent_deferred", None))
+        ask_consent(turn, "utter_ask_consent_after_request")
 
 
 class ActionGreet(CartguardAction):
@@ -29,13 +47,8 @@ class ActionGreet(CartguardAction):
     needs_customer = False
 
     def handle(self, turn: Turn) -> None:
-        turn.say(response="utter_greet")
-        row = conversation_row(turn)
-        if row.transcript_consent is None:
-            turn.say(
-                response="utter_ask_consent", privacy_url=f"{turn.settings.public_web_url}/privacy"
-            )
-            turn.events.append(SlotSet("awaiting", "consent"))
+        turn.say("utter_greet")
+        ask_consent(turn)
 
 
 class ActionRecordConsent(CartguardAction):
@@ -45,7 +58,7 @@ class ActionRecordConsent(CartguardAction):
     def handle(self, turn: Turn) -> None:
         agreed = turn.intent == "affirm"
         conversation_row(turn).transcript_consent = agreed
-        turn.say(response="utter_consent_granted" if agreed else "utter_consent_declined")
+        turn.say("utter_consent_granted" if agreed else "utter_consent_declined")
         turn.events.append(SlotSet("awaiting", None))
 
 
@@ -58,7 +71,7 @@ class ActionForgetConversation(CartguardAction):
     def handle(self, turn: Turn) -> None:
         get_vault().forget_conversation(turn.conversation_id, session=turn.session)
         StepUpService(turn.session).end(turn.conversation_id)
-        turn.say(response="utter_forgot_conversation")
+        turn.say("utter_forgot_conversation")
         # The marker slot tells the PII-stripping tracker store to delete what it holds for this
         # conversation when it saves this turn; Restarted makes Rasa forget it in memory.
         turn.events.extend([SlotSet("forget_requested", True), Restarted()])
@@ -68,11 +81,7 @@ class ActionExportMyData(SensitiveAction):
     action_name = "action_export_my_data"
 
     def serve(self, turn: Turn) -> None:
-        turn.say(
-            "I can prepare a copy of your data (profile, orders, invoices, balances and your "
-            "chat transcripts) as a JSON file, downloadable once from a secure link. Shall I?",
-            buttons=YES_NO,
-        )
+        turn.say("utter_confirm_export")
         turn.events.append(SlotSet("awaiting", "export"))
 
 
@@ -80,12 +89,7 @@ class ActionDeleteMyData(SensitiveAction):
     action_name = "action_delete_my_data"
 
     def serve(self, turn: Turn) -> None:
-        turn.say(
-            "This permanently erases your personal data: profile details, saved cards, chat "
-            "transcripts and authenticator set-up. Invoices are kept because the law requires "
-            "it, with everything else about you removed. This can't be undone. Go ahead?",
-            buttons=YES_NO,
-        )
+        turn.say("utter_confirm_erasure")
         turn.events.append(SlotSet("awaiting", "erasure"))
 
 
@@ -96,26 +100,16 @@ class ActionConfirmPrivacyRequest(CartguardAction):
         request = turn.slot("awaiting")
         turn.events.append(SlotSet("awaiting", None))
         if turn.intent != "affirm":
-            turn.say("Okay, nothing was changed.")
+            turn.say("utter_nothing_changed")
             return
-        service = StepUpService(turn.session)
-        if service.status(turn.customer_id, turn.conversation_id) is not StepUpStatus.FRESH:
-            turn.say(
-                "Your verification has expired, so I stopped there. Please ask again and I'll "
-                "request a new code."
-            )
+        refusal = why_not_now(turn)
+        if refusal is not None:
+            expired = refusal == "utter_not_verified"
+            turn.say("utter_verification_expired" if expired else refusal)
             return
         if request == "export":
-            link_url = turn.secure_link("export")
-            turn.say(
-                "Your export is ready: download it from this secure link (it works once, for 10 "
-                "minutes).",
-                buttons=[link_button("Download my data", link_url)],
-            )
+            turn.say("utter_export_ready", link_url=turn.secure_link("export"))
         elif request == "erasure":
             erase_customer(turn.session, turn.customer_id, actor=f"customer:{turn.customer_id}")
-            turn.say(
-                "Your personal data has been erased and this conversation will be deleted. "
-                "Thank you for having been our customer."
-            )
+            turn.say("utter_data_erased")
             turn.events.extend([SlotSet("forget_requested", True), Restarted()])

@@ -2,8 +2,10 @@
 
 The dialogue routes every sensitive intent through ``action_stepup_gate`` (rules generated from
 ``security.yml``), but the rules are not the security boundary: each sensitive action checks
-step-up freshness again in the database before it touches anything. Subclasses register
-themselves so ``action_resume_request`` can carry on with the original request after the code.
+again, in the database, that maintenance mode is off and that this customer verified a code in
+this conversation recently, before it touches anything (:func:`why_not_now`). Subclasses
+register themselves so ``action_resume_request`` can carry on with the original request after
+the code.
 """
 
 from __future__ import annotations
@@ -13,15 +15,32 @@ from abc import ABC, abstractmethod
 from rasa_sdk.events import SlotSet
 
 from actions.base import CartguardAction, Turn
+from cartguard.maintenance import is_enabled as is_maintenance
 from cartguard.stepup.service import StepUpService, StepUpStatus
 
 #: action name -> class, filled by subclassing
 SENSITIVE_ACTIONS: dict[str, type[SensitiveAction]] = {}
 
-NOT_VERIFIED_MESSAGE = (
-    "For your security I need to verify it's you before I can do that. Please ask again and "
-    "I'll request your code."
-)
+
+def has_fresh_stepup(turn: Turn) -> bool:
+    """The one freshness check: this customer verified a code in this conversation recently."""
+    if turn.customer_id is None:
+        return False
+    status = StepUpService(turn.session).status(turn.customer_id, turn.conversation_id)
+    return status is StepUpStatus.FRESH
+
+
+def why_not_now(turn: Turn) -> str | None:
+    """The response that explains why sensitive work may not happen now, or None if it may.
+
+    Maintenance mode (an incident) stops sensitive work here, at the boundary, whatever the
+    dialogue or a resumed request believes; then a fresh step-up is required.
+    """
+    if is_maintenance(turn.session):
+        return "utter_maintenance"
+    if not has_fresh_stepup(turn):
+        return "utter_not_verified"
+    return None
 
 
 class SensitiveAction(CartguardAction, ABC):
@@ -33,12 +52,12 @@ class SensitiveAction(CartguardAction, ABC):
             SENSITIVE_ACTIONS[cls.action_name] = cls
 
     def handle(self, turn: Turn) -> None:
-        service = StepUpService(turn.session)
-        if service.status(turn.customer_id, turn.conversation_id) is not StepUpStatus.FRESH:
-            turn.say(NOT_VERIFIED_MESSAGE)
+        refusal = why_not_now(turn)
+        if refusal is not None:
+            turn.say(refusal)
             turn.events.append(SlotSet("stepup_status", None))
             return
-        service.touch(turn.customer_id, turn.conversation_id)
+        StepUpService(turn.session).touch(turn.customer_id, turn.conversation_id)
         self.serve(turn)
 
     @abstractmethod

@@ -34,6 +34,7 @@ class _TicketAction(CartguardAction):
     kind = ""
 
     def open_ticket(self, turn: Turn, summary: str) -> str:
+        # The summary is for staff (the support queue), not for the shopper.
         ticket = queries.create_ticket(
             turn.session,
             customer_id=turn.customer_id,
@@ -53,15 +54,11 @@ class ActionContactHumanAgent(_TicketAction):
         ticket_id = self.open_ticket(
             turn, "Shopper asked to talk to a person: " + latest_user_text(turn)
         )
-        contact = (
-            "by e-mail to the address on your account"
-            if turn.customer_id is not None
-            else "right here in this chat if you keep the page open"
-        )
-        turn.say(
-            f"I've passed this conversation to our support team (ticket {ticket_id}). A person "
-            f"will get back to you {contact}, usually within one business day."
-        )
+        # A known shopper is answered by e-mail; an anonymous one only here, in the chat.
+        if turn.customer_id is not None:
+            turn.say("utter_handoff_by_email", ticket_id=ticket_id)
+        else:
+            turn.say("utter_handoff_in_chat", ticket_id=ticket_id)
 
 
 class ActionComplaint(_TicketAction):
@@ -70,8 +67,4 @@ class ActionComplaint(_TicketAction):
 
     def handle(self, turn: Turn) -> None:
         ticket_id = self.open_ticket(turn, "Complaint: " + latest_user_text(turn))
-        turn.say(
-            "I'm sorry about this experience. I've recorded your complaint as ticket "
-            f"{ticket_id} and our customer care team will review it and reply within two business "
-            "days."
-        )
+        turn.say("utter_complaint_recorded", ticket_id=ticket_id)

@@ -14,10 +14,16 @@ Three numbers decide whether the NLU data is good enough to ship:
 The Bitext text is parsed exactly as given (raw numbers, ``{{Order Number}}`` placeholders): it is
 measurement data, never training data, and must not be cleaned up to flatter the model.
 
+Before any figure, it counts near duplicates (``tests/nlu_checks/similarity.py``: difflib
+ratio or word-set Jaccard >= 0.85 after lower-casing, dropping punctuation and masking numbers)
+between held-out and training sentences, and between our sentences and the Bitext rows: a
+figure measured on sentences the model was practically taught is not worth reporting.
+
 Usage::
 
     .venv/bin/python scripts/eval_nlu.py                 # train on data/nlu, then evaluate
     .venv/bin/python scripts/eval_nlu.py --model models/nlu.tar.gz --json results/nlu.json
+    .venv/bin/python scripts/eval_nlu.py --duplicates    # only the near-duplicate report
 """
 
 from __future__ import annotations
@@ -71,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--show-errors", type=int, default=15, help="how many misclassified examples to print"
+    )
+    parser.add_argument(
+        "--duplicates", action="store_true", help="print only the near-duplicate report"
     )
     return parser.parse_args(argv)
 
@@ -271,11 +280,45 @@ def write_predictions(
             )
 
 
+def read_training(nlu: Path) -> list[str]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return [m.get("text") for m in load_data(str(nlu)).intent_examples]
+
+
+def duplicate_report(
+    training: list[str], heldout: list[str], bitext: list[str], show: int
+) -> dict[str, int]:
+    """Count (and print a few of) the near duplicates between the three sets of sentences."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.nlu_checks.similarity import THRESHOLD, near_duplicates
+
+    pairs = {
+        "heldout_vs_training": near_duplicates(heldout, training),
+        "training_vs_bitext": near_duplicates(training, bitext),
+        "heldout_vs_bitext": near_duplicates(heldout, bitext),
+    }
+    print(f"\nNear duplicates (similarity >= {THRESHOLD}, numbers masked):")
+    for name, found in pairs.items():
+        print(f"  {name}: {len(found)}")
+        for duplicate in found[:show]:
+            print(f"    {duplicate}")
+    return {name: len(found) for name, found in pairs.items()}
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     sensitive = sensitive_intents(args.security)
     heldout = read_heldout(args.heldout)
     bitext = read_bitext(args.eval_dir)
     report: dict[str, Any] = {"sensitive_intents": sorted(sensitive)}
+    report["near_duplicates"] = duplicate_report(
+        read_training(args.nlu),
+        [text for text, _, _ in heldout],
+        [text for text, _, _ in bitext],
+        args.show_errors,
+    )
+    if args.duplicates:
+        return report
 
     with tempfile.TemporaryDirectory(prefix="cartguard-nlu-") as tmp:
         model = args.model

@@ -10,7 +10,7 @@ Guarantees, all enforced against the database so they hold across restarts and r
   ``idle`` seconds after the last sensitive request and never longer than ``absolute``
   seconds after the code was typed (both from ``security.yml``);
 * ``max_failures`` consecutive failures lock step-up for ``lockout`` seconds;
-* every failure looks the same to the shopper (:data:`GENERIC_FAILURE_MESSAGE`), while the
+* every failure looks the same to the shopper (one response, :data:`FAILURE_RESPONSE`), while the
   audit log records the real reason, never the code.
 
 The service never commits: it works inside the caller's transaction so a verified step-up
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from cartguard import audit
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics
+from cartguard.responses import response_text
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.stepup import StepUpEnrolment, StepUpSession
 from cartguard.stepup import totp
@@ -41,11 +42,10 @@ from cartguard.stepup.policy import StepUpRules, get_policy
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAILURE_MESSAGE = (
-    "Sorry, I couldn't verify that code. Please open your authenticator app and try the "
-    "code it shows now. If this keeps happening, please wait a few minutes before trying again."
-)
-VERIFIED_MESSAGE = "Thanks, you're verified."
+#: what the shopper is told, by response name (the words are in domain.yml): every kind of
+#: failure gets the same one
+FAILURE_RESPONSE = "utter_stepup_failed"
+VERIFIED_RESPONSE = "utter_stepup_verified"
 #: prefix of the vault tokens the channels put where a shopper typed a code
 OTP_TOKEN_PREFIX = "tok_otp_"  # noqa: S105 - a prefix, not a secret
 
@@ -65,9 +65,22 @@ class VerifyOutcome:
     remaining_attempts: int | None = None
 
     @property
+    def response(self) -> str:
+        """The response to send the shopper: one for every kind of failure."""
+        return VERIFIED_RESPONSE if self.ok else FAILURE_RESPONSE
+
+    @property
     def message(self) -> str:
-        """What to tell the shopper: one sentence for every kind of failure."""
-        return VERIFIED_MESSAGE if self.ok else GENERIC_FAILURE_MESSAGE
+        """The same, as text, for pages outside the chat (the secure code form)."""
+        return response_text(self.response)
+
+
+def __getattr__(name: str) -> str:
+    # The failure sentence as text, for callers that compare pages with it; its words live in
+    # domain.yml (``utter_stepup_failed``), read when asked for, never copied here.
+    if name == "GENERIC_FAILURE_MESSAGE":
+        return response_text(FAILURE_RESPONSE)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StepUpService:
