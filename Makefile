@@ -1,14 +1,36 @@
 # Cartguard: `make run` sets everything up and starts the assistant; `make test` runs every check.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 export CARTGUARD_DATA_DIR ?= $(CURDIR)/var
+LOGS := $(CARTGUARD_DATA_DIR)/logs
+SETUP_LOG := $(LOGS)/setup.log
 # Rasa's YAML files reference these; real values come from `cartguard shell-env` where needed.
-ENV := set -a; eval "$$($(BIN)/cartguard shell-env)"; set +a;
+ENV := mkdir -p $(LOGS); set -a; eval "$$($(BIN)/cartguard shell-env 2>>$(SETUP_LOG))"; set +a;
+# Run a set-up command: its output indented on the console, library warnings into setup.log,
+# and on failure the log's last lines.
+define logged
+mkdir -p $(LOGS); { $(1); } 2>>$(SETUP_LOG) | sed 's/^/    /' || { echo "!! failed; last lines of $(SETUP_LOG):"; tail -n 20 $(SETUP_LOG); exit 1; }
+endef
+SUBMAKE := $(MAKE) --no-print-directory -s
+CUSTOMER ?= 1
 
-.PHONY: run system setup venv web keys seed train rules test lint validate pytest rasa-test bench soak clean
+.PHONY: run system setup venv web keys seed train rules test lint validate pytest rasa-test \
+	bench bench-training bench-cli soak shell interactive screenshots clean
 
-run: setup train ## set up (venv, deps, keys, demo data, model) and start everything
+run: ## set up (venv, deps, keys, demo data, model) and start everything
+	@echo "==> [1/6] Python 3.10 environment ($(VENV))"
+	@$(SUBMAKE) venv
+	@echo "==> [2/6] webchat widget (from npm, served locally)"
+	@$(SUBMAKE) web
+	@echo "==> [3/6] development keys ($(CARTGUARD_DATA_DIR)/keys.json)"
+	@$(SUBMAKE) keys
+	@echo "==> [4/6] demo shop"
+	@$(SUBMAKE) seed
+	@echo "==> [5/6] model"
+	@$(SUBMAKE) train
+	@echo "==> [6/6] assistant"
 	@scripts/run.sh
 
 setup: venv web keys seed
@@ -19,31 +41,35 @@ system: ## Chromium for browser tests; start local PostgreSQL/Redis/RabbitMQ if 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
-	@echo "==> creating $(VENV) with Python 3.10 and installing pinned dependencies (first time: a few minutes)"
-	@test -x $(BIN)/python || $$(scripts/find-python310.sh) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools<70' wheel
-	@$(BIN)/python -m pip install --quiet --progress-bar off -r requirements.lock
-	@$(BIN)/python -m pip install --quiet --no-deps -e .
+	@echo "    installing pinned dependencies into $(VENV) (first time: a few minutes; log: $(SETUP_LOG))"
+	@mkdir -p $(LOGS)
+	@test -x $(BIN)/python || { $$(scripts/find-python310.sh) -m venv $(VENV) \
+		&& $(BIN)/python -m pip install --quiet --upgrade pip 'setuptools<70' 'wheel<0.44' ; } >>$(SETUP_LOG) 2>&1
+	@# No upgrade of the build tools in an existing venv: a newer wheel pulls a packaging that
+	@# Rasa 3.6 cannot import (LegacyVersion) until the pinned one is reinstalled.
+	@{ $(BIN)/python -m pip install --quiet --progress-bar off -r requirements.lock \
+		&& $(BIN)/python -m pip install --quiet --no-deps -e . ; } >>$(SETUP_LOG) 2>&1 \
+		|| { echo "!! pip install failed; last lines of $(SETUP_LOG):"; tail -n 20 $(SETUP_LOG); exit 1; }
 	@touch $@
 
 web: cartguard/webapp/static/vendor/webchat.js
 
 # web/build.mjs writes the bundle without its Google Fonts imports (no outside request)
 cartguard/webapp/static/vendor/webchat.js: web/package.json web/package-lock.json web/build.mjs
-	@echo "==> installing the webchat widget from npm (bundled locally, no CDN)"
-	@cd web && npm ci --no-audit --no-fund --loglevel=error
-	@cd web && node build.mjs
+	@echo "    installing the webchat widget from npm (bundled locally, no CDN)"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@cd web && node build.mjs >/dev/null
 
 keys: venv
-	@$(BIN)/cartguard init-keys
+	@$(call logged,$(BIN)/cartguard init-keys)
 
 seed: keys
-	@$(BIN)/cartguard seed
+	@$(call logged,$(BIN)/cartguard seed)
 
 rules: venv ## regenerate data/rules/stepup.yml from security.yml
 	@$(BIN)/python scripts/gen_stepup_rules.py
 
-train: venv keys ## train the model if config, domain or data changed
+train: venv keys ## train the model if config, domain or data changed (keeps the training cache)
 	@$(ENV) scripts/train-if-stale.sh
 
 test: system setup lint validate pytest rasa-test ## every check
@@ -58,19 +84,36 @@ validate: venv keys
 	@echo "==> rasa data validate"
 	@$(ENV) $(BIN)/python scripts/validate_data.py
 
+# -rs lists every skipped test with its reason; with CI=true a skipped browser or services test
+# fails the run (tests/conftest.py).
 pytest: venv train
 	@echo "==> pytest"
-	@$(ENV) $(BIN)/pytest -q
+	@$(ENV) $(BIN)/pytest -q -rs
 
 rasa-test: venv train
 	@echo "==> rasa test (test stories, failing on any prediction error)"
 	@$(ENV) $(BIN)/rasa test core --stories tests/stories --model models/cartguard.tar.gz \
 		--fail-on-prediction-errors --out results --quiet
 
-bench: venv train system ## benchmarks: PII detector, and the full stack against stock Rasa
+shell: setup train ## talk to the assistant in the terminal as demo customer $(CUSTOMER)
+	@$(ENV) $(BIN)/python -m devtools.shell_channel shell --customer $(CUSTOMER)
+
+interactive: setup train ## rasa interactive (write stories) as demo customer $(CUSTOMER)
+	@$(ENV) $(BIN)/python -m devtools.shell_channel interactive --customer $(CUSTOMER)
+
+screenshots: setup train system ## docs/screenshots/ from the real stack (the only writer there)
+	@$(BIN)/python scripts/screenshots.py
+
+bench: venv train system bench-cli bench-training ## benchmarks: CLI, training, PII, full stack vs stock Rasa
 	@$(ENV) $(BIN)/python bench/pii.py
 	@echo "==> full stack vs stock Rasa, SQLite and PostgreSQL (starts 4 Rasa servers; ~10 min)"
 	@$(BIN)/python bench/stack.py
+
+bench-cli: venv keys ## how long operator commands take to answer
+	@$(BIN)/python bench/cli_startup.py
+
+bench-training: venv ## full training, stories-only retraining, model replace (a project copy)
+	@$(BIN)/python bench/training.py
 
 soak: venv train system ## load and fault run on 2 replicas (PostgreSQL, Redis, RabbitMQ; ~15 min)
 	@$(BIN)/python bench/soak.py

@@ -10,9 +10,11 @@ people" has a single answer.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +34,39 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def allowed_origins(raw: str | None, *, public_web_url: str, web_port: int) -> tuple[str, ...]:
+    """The origins of ``CARTGUARD_ALLOWED_ORIGINS`` (spaces or commas), checked, or the default.
+
+    The default is every name a browser on this machine uses for the shop page: the public URL
+    (when set), ``http://localhost:PORT`` and ``http://127.0.0.1:PORT``. A wildcard is refused:
+    it would let any web site open a chat socket in a shopper's name.
+    """
+    if raw and raw.strip():
+        values = [item for item in re.split(r"[\s,]+", raw.strip()) if item]
+    else:
+        values = [
+            *([public_web_url] if public_web_url else []),
+            f"http://localhost:{web_port}",
+            f"http://127.0.0.1:{web_port}",
+        ]
+    origins: list[str] = []
+    for value in values:
+        parts = urlsplit(value.rstrip("/"))
+        if value.strip() == "*" or parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(
+                f"CARTGUARD_ALLOWED_ORIGINS: {value!r} is not an origin such as "
+                "https://shop.example.com (a wildcard is not allowed)"
+            )
+        if parts.path or parts.query or parts.fragment:
+            raise ValueError(
+                f"CARTGUARD_ALLOWED_ORIGINS: {value!r} has a path; give scheme://host[:port] only"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
 
 
 @dataclass(frozen=True)
@@ -85,6 +120,9 @@ class Settings:
     #: the payment provider's API that tokenizes card numbers (the shop never holds one); in
     #: development the stand-in `python -m devtools.payment_provider` on PAYMENT_PROVIDER_PORT
     payment_provider_url: str = "http://127.0.0.1:8090"
+    #: browser origins allowed to open the chat socket (Rasa's --cors): every name the shop
+    #: page is reached by. Default: the public URL plus http://localhost and http://127.0.0.1.
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -151,6 +189,11 @@ def load_settings() -> Settings:
             "CARTGUARD_PAYMENT_PROVIDER_URL",
             f"http://127.0.0.1:{_env_int('PAYMENT_PROVIDER_PORT', 8090)}",
         ).rstrip("/"),
+        allowed_origins=allowed_origins(
+            os.environ.get("CARTGUARD_ALLOWED_ORIGINS"),
+            public_web_url=os.environ.get("CARTGUARD_PUBLIC_WEB_URL", ""),
+            web_port=web_port,
+        ),
     )
 
 

@@ -11,14 +11,13 @@ import shlex
 import typer
 from sqlalchemy import select
 
-from cartguard.identity import issue_login_token
 from cartguard.keys import generate_dev_keys, load_keys
 from cartguard.settings import get_settings
 from cartguard.shop.db import create_schema, session_scope
 from cartguard.shop.models import Customer, Order
-from cartguard.shop.seed import seed_shop
-from cartguard.stepup.enrolment import demo_secret, enroll_demo_customers
-from cartguard.webapp.auth import create_demo_logins
+
+# Faker (demo data), argon2 (demo logins) and the web service load only in the commands that
+# use them: `cartguard --help` and `cartguard customers` answer at once (docs/benchmarks.md).
 
 
 def init_keys() -> None:
@@ -37,6 +36,10 @@ def init_db() -> None:
 
 def seed(customers: int = typer.Option(5, help="how many demo customers")) -> None:
     """Create the schema and fill an empty shop with generated demo data (idempotent)."""
+    from cartguard.shop.seed import seed_shop
+    from cartguard.stepup.enrolment import enroll_demo_customers
+    from cartguard.webapp.auth import create_demo_logins
+
     create_schema()
     with session_scope() as session:
         people = seed_shop(session, customers=customers)
@@ -48,6 +51,9 @@ def seed(customers: int = typer.Option(5, help="how many demo customers")) -> No
 
 def demo_info() -> None:
     """Print the demo logins and the first demo customer's TOTP secret (dev keys only)."""
+    from cartguard.stepup.enrolment import demo_secret
+    from cartguard.webapp.auth import create_demo_logins
+
     if not load_keys().dev:
         typer.echo("refused: demo credentials are shown only with generated dev keys", err=True)
         raise typer.Exit(code=2)
@@ -55,15 +61,15 @@ def demo_info() -> None:
         people = session.execute(select(Customer).order_by(Customer.id).limit(3)).scalars().all()
         logins = create_demo_logins(session, [person.id for person in people])
         secret = demo_secret(session, people[0].id) if people else None
-    typer.echo(" Demo logins (e-mail / password):")
-    for email, password in logins.items():
-        typer.echo(f"   {email:<34} {password}")
+    typer.echo(" Demo logins (log in with the e-mail and password):")
+    for person in people:
+        password = logins.get(person.email.lower(), "")
+        typer.echo(f"   {person.id}  {person.name:<22} {person.email.lower():<34} {password}")
     if secret:
-        typer.echo(f" TOTP secret of {people[0].email}: {secret}")
-        typer.echo(
-            "   add it to an authenticator app, or run: "
-            f".venv/bin/cartguard totp-code {people[0].id}"
-        )
+        typer.echo("")
+        typer.echo(f" Step-up codes for {people[0].name}: add this secret to an authenticator app")
+        typer.echo(f"   {secret}")
+        typer.echo(f"   or run: .venv/bin/cartguard totp-code {people[0].id}")
 
 
 def customers() -> None:
@@ -82,6 +88,8 @@ def login_token(
     ttl: int = typer.Option(3600, help="lifetime in seconds"),
 ) -> None:
     """Print a webchat login token for a demo customer (only with generated dev keys)."""
+    from cartguard.identity import issue_login_token
+
     keys = load_keys()
     if not keys.dev:
         typer.echo("refused: login tokens can be printed only with generated dev keys", err=True)

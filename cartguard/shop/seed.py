@@ -1,12 +1,15 @@
 """Demo shop data generated with Faker: several customers, dozens of orders and invoices each.
 
 The generator is seeded, so every fresh install gets the same demo shop (customer 1 is always
-the demo login that ``make run`` prints), yet no real person's data is involved.
+the demo login that ``make run`` prints), yet no real person's data is involved. A customer's
+e-mail address is made from their own name, on a reserved ``example.*`` domain.
 """
 
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -41,6 +44,21 @@ PRODUCTS = [
 CARRIERS = ("UPS", "FedEx", "DHL", "USPS")
 
 
+def _email_of(first: str, last: str, domain: str, used: set[str]) -> str:
+    """``first.last@domain`` of the same person (reserved example.* domains), unique in the shop.
+
+    A demo login reads as one person: "Sheri Boyd, sheri.boyd@example.org", not a name next
+    to someone else's address.
+    """
+    local = re.sub(r"[^a-z0-9.]", "", unicodedata.normalize("NFKD", f"{first}.{last}").lower())
+    email, number = f"{local}@{domain}", 1
+    while email in used:
+        number += 1
+        email = f"{local}{number}@{domain}"
+    used.add(email)
+    return email
+
+
 def _status_for_age(days: int, rng: random.Random) -> str:
     if days > 14:
         return rng.choice(["delivered"] * 8 + ["cancelled"])
@@ -64,11 +82,13 @@ def seed_shop(
     created: list[Customer] = []
     used_order_ids: set[str] = set()
     invoice_seq = 0
+    used_emails: set[str] = set()
     for index in range(customers):
+        first, last = fake.first_name(), fake.last_name()
         customer = Customer(
             id=index + 1,
-            name=fake.name(),
-            email=fake.unique.email(),
+            name=f"{first} {last}",
+            email=_email_of(first, last, fake.safe_domain_name(), used_emails),
             phone=fake.numerify("+1-202-555-0###"),
             created_at=now - timedelta(days=400 + index),
         )

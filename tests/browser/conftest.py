@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = PROJECT / "docs" / "screenshots"
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(PROJECT / "tests" / "webapp"))
 
@@ -57,9 +56,13 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where a test may save a picture of what it saw (for debugging a failure).
+
+    Never docs/screenshots/: tests must not write tracked files. The pictures in the docs come
+    from the real stack through `make screenshots` (scripts/screenshots.py).
+    """
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @dataclass

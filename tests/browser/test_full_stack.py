@@ -2,7 +2,8 @@
 
 A demo shopper tracks an order, sees a balance after a step-up code and gets an invoice; a
 second browser reusing the first one's session id sees none of it; markup and script typed into
-the widget execute nothing. Screenshots go to docs/screenshots/.
+the widget execute nothing. Pictures go to a temporary directory (docs/screenshots/ is made by
+`make screenshots`).
 """
 
 from __future__ import annotations
