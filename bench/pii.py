@@ -376,7 +376,8 @@ def _isolated_data_dir() -> None:
     os.environ["CARTGUARD_DATA_DIR"] = str(path)
     from cartguard.keys import generate_dev_keys
     from cartguard.settings import get_settings
-    from cartguard.shop.db import create_schema, get_engine
+    from cartguard.shop.db import get_engine
+    from cartguard.shop.schema import create_schema
 
     get_settings.cache_clear()
     get_engine.cache_clear()

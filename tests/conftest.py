@@ -66,7 +66,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _isolate_environment(path)
     from cartguard.keys import generate_dev_keys
     from cartguard.settings import get_settings
-    from cartguard.shop.db import create_schema, get_engine, session_scope
+    from cartguard.shop.db import get_engine, session_scope
+    from cartguard.shop.schema import create_schema
     from cartguard.shop.seed import seed_shop
 
     get_settings.cache_clear()
@@ -102,7 +103,8 @@ def own_shop_database(path: Path) -> Iterator[None]:
     The previous database URL and the cached engine, settings and vault come back afterwards.
     """
     from cartguard.settings import get_settings
-    from cartguard.shop.db import create_schema, get_engine
+    from cartguard.shop.db import get_engine
+    from cartguard.shop.schema import create_schema
     from cartguard.vault import get_vault
 
     def reset_caches() -> None:

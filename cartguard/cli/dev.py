@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from cartguard.keys import generate_dev_keys, load_keys
 from cartguard.settings import get_settings
-from cartguard.shop.db import create_schema, session_scope
+from cartguard.shop.db import session_scope
+from cartguard.shop.schema import create_schema
 from cartguard.shop.models import Customer, Order
 
 # Faker (demo data), argon2 (demo logins) and the web service load only in the commands that

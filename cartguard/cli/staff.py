@@ -20,7 +20,8 @@ import typer
 from sqlalchemy.orm import Session
 
 from cartguard.privacy.export import CustomerNotFound
-from cartguard.shop.db import create_schema, session_scope
+from cartguard.shop.db import session_scope
+from cartguard.shop.schema import create_schema
 from cartguard.staff import accounts as staff_lib
 from cartguard.staff.accounts import PermissionDenied, StaffError, StaffIdentity
 from cartguard.staff.passwords import PasswordPolicyError

@@ -111,10 +111,3 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def create_schema(engine: Engine | None = None) -> None:
-    """Create every table that does not exist yet (idempotent)."""
-    from cartguard.shop.models import Base
-
-    Base.metadata.create_all(engine or get_engine())

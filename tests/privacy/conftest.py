@@ -39,7 +39,8 @@ def privacy_env(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """Point every component at a fresh data directory with keys and a small seeded shop."""
     from cartguard.keys import generate_dev_keys
     from cartguard.settings import get_settings
-    from cartguard.shop.db import create_schema, session_scope
+    from cartguard.shop.db import session_scope
+    from cartguard.shop.schema import create_schema
     from cartguard.shop.seed import seed_shop
 
     root = tmp_path_factory.mktemp("privacy-var")

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from webharness import Browser, FakeRasa, free_port, future_expiry, issue, wait_for
 
 from cartguard.clients.rasa_api import RasaClient, RasaUnavailable
-from cartguard.shop.db import create_schema, make_engine, session_factory, session_scope
+from cartguard.shop.db import make_engine, session_factory, session_scope
+from cartguard.shop.schema import create_schema
 from cartguard.shop.models import PaymentMethod
 from cartguard.shop.models.web import OutboxNotification
 from cartguard.webapp.outbox import Notification, deliver_pending, enqueue

@@ -1,6 +1,6 @@
 """Every ORM class, one module per area; importing this package registers all tables.
 
-Areas add their module here (one import line) so ``create_schema`` creates their tables.
+Areas add their module here (one import line) and a migration under ``cartguard/shop/migrations``.
 """
 
 from cartguard.shop.models._common import Base
@@ -12,7 +12,7 @@ from cartguard.shop.models.conversations import ConversationOwner
 from cartguard.shop.models.ops import OpsFlag
 from cartguard.shop.models.audit import AuditEntry
 from cartguard.shop.models.staff import StaffAccount as StaffAccount
-from cartguard.shop.models.stepup import StepUpEnrolment, StepUpSession
+from cartguard.shop.models.stepup import StepUpChallenge, StepUpEnrolment, StepUpSession
 from cartguard.shop.models.links import SecureLink
 from cartguard.shop.models.web import OutboxNotification, WebLogin, WebSession  # noqa: F401
 from cartguard.shop.models.channels import WebchatSession  # noqa: F401 - and its siblings
@@ -33,6 +33,7 @@ __all__ = [
     "PaymentMethod",
     "Refund",
     "SecureLink",
+    "StepUpChallenge",
     "StepUpEnrolment",
     "StepUpSession",
     "SupportTicket",
