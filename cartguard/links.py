@@ -4,8 +4,16 @@ A link is ``{public_web_url}/s/{token}``: the token is 256 random bits and nothi
 no personal data ever sits in a URL, a browser history or an access log. The database keeps
 only ``HMAC-SHA256(link_key, token)``, so a leaked table does not yield usable links. Each
 link is bound to the conversation and the purpose it was issued for, expires after at most
-ten minutes and can be consumed once (a conditional ``UPDATE``: two concurrent submits
-cannot both succeed).
+ten minutes (thirty for a link sent by e-mail, which takes a while to arrive) and can be
+consumed once (a conditional ``UPDATE``: two concurrent submits cannot both succeed).
+
+A link works only for the customer it was made for, signed in to the web shop: whoever else
+holds it (a forwarded chat, a shared screen, a mail scanner) gets :class:`LinkLoginRequired`
+or :class:`LinkForbidden`, and nothing of the form. The viewer is a required argument of
+:func:`open_link` and :func:`consume_link`, so a page cannot forget to pass it. A link issued
+without a customer (linking a Messenger conversation) then belongs to whoever signs in; that
+form asks for the e-mail, password and authenticator code on the page itself
+(:data:`SIGNS_IN_ON_THE_PAGE`), so it is the one purpose that opens without a shop session.
 
 Callers cannot choose weaker settings: the token length, hashing and the maximum lifetime
 are fixed here. Unknown and tampered tokens raise the same :class:`LinkNotFound` with the
@@ -32,8 +40,13 @@ from cartguard.settings import get_settings
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.links import SecureLink
 
-PURPOSES = ("card", "address", "otp", "export", "messenger_link", "enrol")
+PURPOSES = ("card", "address", "otp", "export", "messenger_link", "enrol", "enrol_email")
 MAX_TTL_SECONDS = 600
+#: purposes whose link travels by e-mail, with the longer lifetime that needs
+EMAIL_TTL_SECONDS = {"enrol_email": 1800}
+#: forms that sign the shopper in themselves (e-mail, password and authenticator code on the
+#: page), so they open without a web shop session: linking a Messenger user to an account
+SIGNS_IN_ON_THE_PAGE = frozenset({"messenger_link"})
 TOKEN_BYTES = 32  # 256 bits; the issue asks for at least 128
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32) without padding
 _PAYLOAD_MAX_CHARS = 1000
@@ -63,6 +76,16 @@ class LinkGone(LinkError):
     default_message = (
         "This link has expired or has already been used. "
         "Please ask the assistant in the chat for a new one."
+    )
+
+
+class LinkLoginRequired(LinkError):
+    """Nobody is signed in: a secure form acts only for the customer it was made for."""
+
+    http_status = 401
+    default_message = (
+        "Please sign in to your account first: this link works only for the account it was "
+        "made for."
     )
 
 
@@ -132,15 +155,22 @@ def issue_link(
     purpose: str,
     channel: str = "socketio",
     payload: dict | None = None,
-    ttl_seconds: int = MAX_TTL_SECONDS,
+    ttl_seconds: int | None = None,
 ) -> IssuedLink:
-    """Create a link for ``purpose`` in this conversation; the caller commits."""
+    """Create a link for ``purpose`` in this conversation; the caller commits.
+
+    The lifetime defaults to the longest allowed for the purpose (10 minutes; 30 for links
+    sent by e-mail) and can only be shortened.
+    """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}; expected one of {PURPOSES}")
     if not conversation_id or len(conversation_id) > 64:
         raise ValueError("a link needs the conversation id it belongs to (at most 64 chars)")
-    if not isinstance(ttl_seconds, int) or not 0 < ttl_seconds <= MAX_TTL_SECONDS:
-        raise ValueError(f"link lifetime must be between 1 and {MAX_TTL_SECONDS} seconds")
+    longest = EMAIL_TTL_SECONDS.get(purpose, MAX_TTL_SECONDS)
+    if ttl_seconds is None:
+        ttl_seconds = longest
+    if not isinstance(ttl_seconds, int) or not 0 < ttl_seconds <= longest:
+        raise ValueError(f"a {purpose} link lives between 1 and {longest} seconds")
     payload_json = _check_payload(payload)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
@@ -197,11 +227,9 @@ def _find(
         ).scalar_one_or_none()
     if row is None or (purpose is not None and row.purpose != purpose):
         raise LinkNotFound()
-    if (
-        row.customer_id is not None
-        and viewer_customer_id is not None
-        and viewer_customer_id != row.customer_id
-    ):
+    if viewer_customer_id is None and row.purpose not in SIGNS_IN_ON_THE_PAGE:
+        raise LinkLoginRequired()
+    if row.customer_id is not None and viewer_customer_id != row.customer_id:
         raise LinkForbidden()
     if row.used_at is not None or row.expires_at <= now:
         raise LinkGone()
@@ -212,11 +240,15 @@ def open_link(
     session: Session,
     token: str,
     *,
+    viewer_customer_id: int | None,
     purpose: str | None = None,
-    viewer_customer_id: int | None = None,
     now: datetime | None = None,
 ) -> Link:
-    """Validate a link without using it up (showing the form on GET)."""
+    """Validate a link for the signed-in ``viewer_customer_id`` without using it up (GET).
+
+    ``viewer_customer_id`` is who is signed in to the web shop (None: nobody), never a value
+    taken from the link or the request.
+    """
     return _snapshot(_find(session, token, purpose, viewer_customer_id, now or utcnow()))
 
 
@@ -224,8 +256,8 @@ def consume_link(
     session: Session,
     token: str,
     *,
+    viewer_customer_id: int | None,
     purpose: str | None = None,
-    viewer_customer_id: int | None = None,
     now: datetime | None = None,
 ) -> Link:
     """Validate and use up a link (the form's POST). Only one caller can ever succeed."""
@@ -245,6 +277,18 @@ def consume_link(
         raise LinkGone()
     session.refresh(row)
     return _snapshot(row)
+
+
+def count_issued(session: Session, *, customer_id: int, purpose: str, since: datetime) -> int:
+    """How many ``purpose`` links were issued to ``customer_id`` since ``since`` (rate limits)."""
+    rows = session.execute(
+        select(SecureLink.id).where(
+            SecureLink.customer_id == customer_id,
+            SecureLink.purpose == purpose,
+            SecureLink.created_at >= since,
+        )
+    )
+    return len(rows.all())
 
 
 def purge_expired_links(session: Session, now: datetime | None = None) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def _env_int(name: str, default: int) -> int:
@@ -114,6 +115,16 @@ class Settings:
     anomaly_bad_signatures_per_ip: int = 10  # Messenger webhooks with a bad signature
     anomaly_staff_exports: int = 10  # customers one staff account exports per hour
     metrics_token: str | None = None  # bearer token for /metrics; unset = loopback only
+    # --- e-mail (cartguard/notify): enrolment confirmation links and security notices -------
+    #: the SMTP server; in development the mail catcher (`python -m devtools.mail_catcher`)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_from: str = "Cartguard Shop <no-reply@localhost>"
+    smtp_timeout_seconds: int = 10  # connect and every command; a dead server fails fast
+    #: STARTTLS before sending; on by default for any server that is not on this machine
+    smtp_starttls: bool = False
+    smtp_user: str | None = None  # with CARTGUARD_SMTP_PASSWORD, log in after STARTTLS
+    smtp_password: str | None = None
     #: Redis for the webchat's socket.io fan-out and socket holders across Rasa replicas
     #: (cartguard/channels/cluster.py); unset = one Rasa process, everything in memory
     socketio_redis_url: str | None = None
@@ -184,6 +195,16 @@ def load_settings() -> Settings:
         anomaly_bad_signatures_per_ip=_env_int("CARTGUARD_ANOMALY_BAD_SIGNATURES_PER_IP", 10),
         anomaly_staff_exports=_env_int("CARTGUARD_ANOMALY_STAFF_EXPORTS", 10),
         metrics_token=os.environ.get("CARTGUARD_METRICS_TOKEN") or None,
+        smtp_host=os.environ.get("CARTGUARD_SMTP_HOST", "127.0.0.1"),
+        smtp_port=_env_int("CARTGUARD_SMTP_PORT", _env_int("SMTP_PORT", 8025)),
+        smtp_from=os.environ.get("CARTGUARD_SMTP_FROM", "Cartguard Shop <no-reply@localhost>"),
+        smtp_timeout_seconds=_env_int("CARTGUARD_SMTP_TIMEOUT_SECONDS", 10),
+        smtp_starttls=_env_bool(
+            "CARTGUARD_SMTP_STARTTLS",
+            os.environ.get("CARTGUARD_SMTP_HOST", "127.0.0.1") not in _LOOPBACK_HOSTS,
+        ),
+        smtp_user=os.environ.get("CARTGUARD_SMTP_USER") or None,
+        smtp_password=os.environ.get("CARTGUARD_SMTP_PASSWORD") or None,
         socketio_redis_url=os.environ.get("CARTGUARD_SOCKETIO_REDIS_URL") or None,
         payment_provider_url=os.environ.get(
             "CARTGUARD_PAYMENT_PROVIDER_URL",

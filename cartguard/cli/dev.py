@@ -14,8 +14,8 @@ from sqlalchemy import select
 from cartguard.keys import generate_dev_keys, load_keys
 from cartguard.settings import get_settings
 from cartguard.shop.db import session_scope
-from cartguard.shop.schema import create_schema
 from cartguard.shop.models import Customer, Order
+from cartguard.shop.schema import create_schema
 
 # Faker (demo data), argon2 (demo logins) and the web service load only in the commands that
 # use them: `cartguard --help` and `cartguard customers` answer at once (docs/benchmarks.md).
@@ -116,6 +116,9 @@ def shell_env() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from cartguard.cli.dev_mail import dev_app  # `cartguard dev mail` (the mail catcher's inbox)
+
+    app.add_typer(dev_app, name="dev")
     app.command("init-keys")(init_keys)
     app.command("init-db")(init_db)
     app.command("seed")(seed)

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from cartguard import audit
+from cartguard.notify import notices
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.stepup import StepUpEnrolment, StepUpSession
 from cartguard.stepup.enrolment import remove_enrolment
@@ -82,7 +83,11 @@ def unlock(session: Session, customer_id: int, *, actor: str) -> None:
 
 
 def reset(session: Session, customer_id: int, *, actor: str) -> None:
-    """Remove the enrolment (lost phone): the shopper must enrol a new authenticator."""
+    """Remove the enrolment (lost phone): the shopper must enrol a new authenticator.
+
+    That new enrolment is confirmed by e-mail like a first one (:mod:`.enrolment`), and the
+    address on file hears of the reset once it commits.
+    """
     row = _enrolment(session, customer_id)
     session.delete(row)
     ended = _drop_sessions(session, customer_id)
@@ -90,6 +95,7 @@ def reset(session: Session, customer_id: int, *, actor: str) -> None:
     audit.record(
         session, actor, "stepup.reset", f"customer:{customer_id}", {"sessions_ended": ended}
     )
+    notices.notify(session, customer_id, notices.RESET)
 
 
 def forget_customer(session: Session, customer_id: int) -> int:

@@ -1,29 +1,66 @@
-"""Enrolling a customer's authenticator app.
+"""Enrolling a customer's authenticator app, confirmed out of band by e-mail.
 
-An enrolment starts *pending*: the secret is stored (encrypted) and shown once, as a QR code
-and as text, on the secure enrolment page. It becomes *active* only when the shopper types a
-first valid code, which proves the app holds the secret. An active enrolment is never
-silently replaced: a lost phone goes through staff (``cartguard stepup reset``), because
-letting anyone with a chat session swap the authenticator would defeat step-up.
+A password (or a chat token) alone must not be enough to enrol: whoever enrols an
+authenticator can then pass every step-up. So the first enrolment, and every one after a
+staff reset, starts with an e-mail to the address on file:
+
+1. :func:`request_confirmation` issues a single-use link (purpose ``enrol_email``, 30 minutes,
+   bound to the customer) and composes the message; the caller commits, then sends it. At most
+   :data:`MAX_EMAILS_PER_HOUR` such e-mails per customer and hour.
+2. Opening that link while signed in as that customer, and confirming with a POST (a GET
+   changes nothing: mail scanners open links), calls :func:`begin_enrolment` with the opened
+   link as proof: the enrolment is *pending*, its secret stored (encrypted) and shown once,
+   as a QR code and as text.
+3. The first valid code, posted to the same link, calls :func:`confirm_enrolment`: the
+   enrolment is *active*, the link used up, and a notice e-mail goes to the address on file.
+
+Both functions refuse without an open ``enrol_email`` link of that customer, so no page can
+enrol a customer who did not answer the e-mail. Until then step-up reports
+``NOT_ENROLLED`` and every sensitive request stays refused. An active enrolment is never
+silently replaced: a lost phone goes through staff (``cartguard stepup reset``), after which
+the same e-mail confirmation applies.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from cartguard import audit
+from cartguard.links import EMAIL_TTL_SECONDS, Link, count_issued, issue_link
+from cartguard.notify import notices
+from cartguard.notify.mail import MailError, OutgoingMail, compose, mask_address
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.stepup import StepUpEnrolment
 from cartguard.stepup import totp
 from cartguard.stepup._sealing import SecretUnavailable, open_secret, seal_secret
 
+CONFIRMATION_PURPOSE = "enrol_email"
+CONFIRMATION_TTL_SECONDS = EMAIL_TTL_SECONDS[CONFIRMATION_PURPOSE]
+MAX_EMAILS_PER_HOUR = 3
+
 
 class EnrolmentError(RuntimeError):
-    """The enrolment cannot be started (already active, or disabled pending review)."""
+    """The enrolment cannot go ahead; ``str(error)`` is a sentence a shopper can read."""
+
+
+class EnrolmentThrottled(EnrolmentError):
+    """Too many confirmation e-mails for one customer within the hour."""
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """The confirmation e-mail to send once the caller has committed, and where it goes."""
+
+    mail: OutgoingMail
+    masked_address: str  # for the page: "we e-mailed a link to j•••@example.com"
+
+    def __repr__(self) -> str:  # the mail holds a single-use link
+        return f"ConfirmationRequest(to={self.masked_address!r})"
 
 
 @dataclass(frozen=True)
@@ -50,19 +87,93 @@ def _actor(customer_id: int) -> str:
     return f"customer:{customer_id}"
 
 
-def begin_enrolment(session: Session, customer_id: int) -> Enrolment:
-    """Create (or restart) a pending enrolment and return the secret to show.
-
-    Raises :class:`EnrolmentError` when the customer already has an active or a disabled
-    enrolment.
-    """
-    row = _row(session, customer_id, lock=True)
+def _refuse_if_active(row: StepUpEnrolment | None) -> None:
     if row is not None and row.disabled_at is not None:
         raise EnrolmentError(
             "step-up for this account is suspended pending a review by our support team"
         )
     if row is not None and row.confirmed_at is not None:
         raise EnrolmentError("this account already has an authenticator app set up")
+
+
+def request_confirmation(
+    session: Session,
+    customer_id: int,
+    *,
+    conversation_id: str | None = None,
+    channel: str = "web",
+    now: datetime | None = None,
+) -> ConfirmationRequest:
+    """Issue the e-mailed confirmation link and compose the message; the caller commits, then
+    sends ``mail`` (:func:`cartguard.notify.mail.send`).
+
+    ``conversation_id`` is the chat the request came from: it hears "enrolled" at the end.
+    Raises :class:`EnrolmentError` (already enrolled, suspended, no address we can use) or
+    :class:`EnrolmentThrottled`.
+    """
+
+    now = now or utcnow()
+    _refuse_if_active(_row(session, customer_id))
+    customer = notices.recipient(session, customer_id)
+    if customer is None:
+        raise EnrolmentError("this account has no e-mail address we can send the link to")
+    recent = count_issued(
+        session,
+        customer_id=customer_id,
+        purpose=CONFIRMATION_PURPOSE,
+        since=now - timedelta(hours=1),
+    )
+    if recent >= MAX_EMAILS_PER_HOUR:
+        raise EnrolmentThrottled(
+            "we have already sent several confirmation e-mails in the last hour: please use "
+            "the newest one (check your spam folder too), or try again in an hour"
+        )
+    link = issue_link(
+        session,
+        conversation_id=conversation_id or f"web-{secrets.token_hex(8)}",
+        customer_id=customer_id,
+        purpose=CONFIRMATION_PURPOSE,
+        channel=channel,
+        payload={"notify_chat": conversation_id is not None},
+    )
+    try:
+        mail = compose(
+            customer.email,
+            "enrol_confirm",
+            name=customer.name,
+            shop_name=notices.SHOP_NAME,
+            url=link.url,
+            minutes=CONFIRMATION_TTL_SECONDS // 60,
+        )
+    except MailError as exc:
+        raise EnrolmentError("this account has no e-mail address we can send the link to") from exc
+    audit.record(
+        session, _actor(customer_id), "stepup.enrolment_email_sent", f"customer:{customer_id}"
+    )
+    return ConfirmationRequest(mail=mail, masked_address=mask_address(customer.email))
+
+
+def _check_authorisation(link: Link, customer_id: int, now: datetime) -> None:
+    """The opened e-mail link must be this customer's, unused and current."""
+    if not isinstance(link, Link) or link.purpose != CONFIRMATION_PURPOSE:
+        raise EnrolmentError("setting up an authenticator needs the link we e-mail you")
+    if link.customer_id != customer_id or link.used_at is not None or link.expires_at <= now:
+        raise EnrolmentError("this confirmation link is not valid for this account any more")
+
+
+def begin_enrolment(
+    session: Session, customer_id: int, *, authorised_by: Link, now: datetime | None = None
+) -> Enrolment:
+    """Create (or restart) a pending enrolment and return the secret to show.
+
+    ``authorised_by`` is the customer's opened, unused ``enrol_email`` link: the proof that
+    the request was confirmed from the e-mail address on file. Raises
+    :class:`EnrolmentError` without it, or when the customer already has an active or a
+    disabled enrolment.
+    """
+    _check_authorisation(authorised_by, customer_id, now or utcnow())
+    row = _row(session, customer_id, lock=True)
+    _refuse_if_active(row)
     secret = totp.new_secret()
     ref = seal_secret(secret, customer_id, session, pending=True)
     if row is None:
@@ -81,14 +192,22 @@ def begin_enrolment(session: Session, customer_id: int) -> Enrolment:
 
 
 def confirm_enrolment(
-    session: Session, customer_id: int, code: str, *, now: datetime | None = None
+    session: Session,
+    customer_id: int,
+    code: str,
+    *,
+    authorised_by: Link,
+    now: datetime | None = None,
 ) -> bool:
     """Activate a pending enrolment with a first valid code; True when it is now active.
 
+    ``authorised_by`` is the same opened ``enrol_email`` link (see :func:`begin_enrolment`).
     The confirming code's time step is recorded as used, so the same code cannot then be
-    replayed to pass a step-up. A wrong code leaves the enrolment pending.
+    replayed to pass a step-up. A wrong code leaves the enrolment pending. On success a
+    notice e-mail goes to the address on file once the caller commits.
     """
     now = now or utcnow()
+    _check_authorisation(authorised_by, customer_id, now)
     row = _row(session, customer_id, lock=True)
     normalized = totp.normalize_code(code)
     if row is None or row.confirmed_at is not None or row.disabled_at is not None:
@@ -130,6 +249,7 @@ def confirm_enrolment(
     if result.rowcount != 1:  # confirmed or restarted by another request meanwhile
         return False
     audit.record(session, _actor(customer_id), "stepup.enrolled", f"customer:{customer_id}")
+    notices.notify(session, customer_id, notices.ENROLLED)
     return True
 
 

@@ -37,6 +37,8 @@ from cartguard.clients.payment_provider import (
 )
 from cartguard.keys import load_keys
 from cartguard.links import Link, LinkForbidden
+from cartguard.notify import notices
+from cartguard.notify.mail import OutgoingMail, mask_address
 from cartguard.pii.validators import luhn_valid
 from cartguard.privacy.export import export_customer
 from cartguard.shop.models import Customer
@@ -48,10 +50,14 @@ from cartguard.shop.queries import (
     find_order,
 )
 from cartguard.stepup.enrolment import (
+    CONFIRMATION_PURPOSE,
+    CONFIRMATION_TTL_SECONDS,
     EnrolmentError,
+    EnrolmentThrottled,
     begin_enrolment,
     confirm_enrolment,
     is_enrolled,
+    request_confirmation,
 )
 from cartguard.stepup.service import StepUpService
 from cartguard.webapp.auth import authenticate
@@ -83,6 +89,11 @@ class FormResult:
     notification: Notification | None = None
     download: tuple[str, bytes] | None = None  # (file name, body) for a one-time download
     details: dict[str, str] = field(default_factory=dict)
+    #: an e-mail to send once the submission has committed (a confirmation link)
+    mail: OutgoingMail | None = None
+    #: a step of a longer form: the link stays usable and ``page`` is shown next
+    keep_link: bool = False
+    page: tuple[str, dict[str, Any]] | None = None  # (template, variables)
 
 
 class FormRejected(Exception):
@@ -108,10 +119,9 @@ class SecureForm:
     fields: ClassVar[tuple[str, ...]] = ()
     #: fields safe to render back into the form after a validation error
     echo_fields: ClassVar[tuple[str, ...]] = ()
-    #: the form acts for the customer the link was issued to, so it needs one
+    #: the form acts for the customer the link was issued to, so it needs one (who may use
+    #: the link at all, signed in as that customer, is checked by :mod:`cartguard.links`)
     needs_customer: ClassVar[bool] = True
-    #: the page works only for a shopper logged in to the web shop
-    needs_login: ClassVar[bool] = False
 
     def read(self, form: Any) -> dict[str, str]:
         """The posted fields, trimmed and capped; a field sent twice counts once."""
@@ -406,54 +416,124 @@ class OtpForm(SecureForm):
 # --- authenticator enrolment -----------------------------------------------------------------
 
 
-def enrolment_context(session: Session, customer_id: int) -> dict[str, Any]:
-    """Start (or restart) a pending enrolment and return what the page shows once."""
+# A signed-in session (a password) is not enough to enrol: the first step e-mails a
+# single-use link to the address on file (:func:`request_confirmation`), and only that link,
+# opened by the same signed-in customer, shows a QR code and takes the first code.
+
+
+def enrolment_offer(session: Session, customer_id: int) -> dict[str, Any]:
+    """What the first step shows (read only: a GET never changes anything)."""
     if is_enrolled(session, customer_id):
         return {"enrolled": True}
+    customer = notices.recipient(session, customer_id)
+    if customer is None:
+        return {"enrolled": False, "unavailable": "this account has no e-mail address on file"}
+    return {"enrolled": False, "email_hint": mask_address(customer.email)}
+
+
+def email_sent_message(masked_address: str) -> str:
+    minutes = CONFIRMATION_TTL_SECONDS // 60
+    return (
+        f"We e-mailed a link to {masked_address}. Open it in this browser while you are signed "
+        f"in; it works once, for {minutes} minutes. If nothing arrives within a few minutes, "
+        "check your spam folder."
+    )
+
+
+def request_enrolment_email(
+    session: Session, customer_id: int, *, conversation_id: str | None, channel: str
+) -> FormResult:
+    """Issue the e-mailed link (first step of enrolment, from the chat or the account page)."""
     try:
-        enrolment = begin_enrolment(session, customer_id)
+        request = request_confirmation(
+            session, customer_id, conversation_id=conversation_id, channel=channel
+        )
+    except EnrolmentThrottled as exc:
+        raise FormRejected(f"Sorry, {exc}.", status=429) from None
     except EnrolmentError as exc:
-        return {"enrolled": False, "unavailable": str(exc)}
-    return {
-        "enrolled": False,
-        "secret": enrolment.secret,
-        "qr": enrolment.qr_png_data_uri,
-    }
+        raise FormRejected(NOT_POSSIBLE.format(exc), status=409) from None
+    return FormResult(
+        title="Check your e-mail",
+        message=email_sent_message(request.masked_address),
+        mail=request.mail,
+    )
 
 
-def confirm_code(session: Session, customer_id: int, code: str) -> bool:
-    return confirm_enrolment(session, customer_id, code)
-
-
+NOT_POSSIBLE = "Setting up two-step verification isn't possible: {}."
 ENROL_FAILED = (
     "That code didn't match. Check that the app shows the code for Cartguard and type the "
-    "code it shows now, or reload the page for a new QR code."
+    "code it shows now."
 )
 
 
-class EnrolForm(OtpForm):
-    """Set up an authenticator app: a QR code and the secret for manual entry, then a code."""
+class EnrolForm(SecureForm):
+    """The chat's enrolment offer: e-mail a confirmation link to the address on file."""
 
     purpose = "enrol"
     template = "forms/enrol.html"
     title = "Set up two-step verification"
 
     def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
-        return enrolment_context(session, link.customer_id)
-
-    def error_context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
-        # Keep the pending secret: the shopper has scanned it already and just mistyped.
-        return {"enrolled": False, "retry": True}
+        return enrolment_offer(session, link.customer_id)
 
     def apply(
         self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
     ) -> FormResult:
-        if not confirm_code(session, link.customer_id, cleaned["code"]):
+        return request_enrolment_email(
+            session, link.customer_id, conversation_id=link.conversation_id, channel=link.channel
+        )
+
+
+class EnrolEmailForm(SecureForm):
+    """The e-mailed link: confirm (POST ``step=start``: the QR code, shown once), then the
+    first code (POST ``step=code``), which turns two-step verification on."""
+
+    purpose = CONFIRMATION_PURPOSE
+    template = "forms/enrol_email.html"
+    title = "Set up two-step verification"
+    fields = ("step", "code")
+
+    def context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        return {"enrolled": is_enrolled(session, link.customer_id), "step": "confirm"}
+
+    def error_context(self, session: Session, link: Link, viewer: Viewer) -> dict[str, Any]:
+        # The pending secret is never shown again: the shopper has scanned it already.
+        return {"enrolled": False, "step": "code", "retry": True}
+
+    def validate(self, data: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        if data.get("step") == "start":
+            return {"step": "start"}, {}
+        code = re.sub(r"\s", "", data.get("code", ""))
+        if not (code.isdigit() and len(code) == 6):
+            return {"step": "code"}, {"code": "Please enter the 6-digit code the app shows."}
+        return {"step": "code", "code": code}, {}
+
+    def apply(
+        self, session: Session, link: Link, cleaned: dict[str, Any], viewer: Viewer
+    ) -> FormResult:
+        customer_id = link.customer_id
+        try:
+            if cleaned["step"] == "start":
+                enrolment = begin_enrolment(session, customer_id, authorised_by=link)
+                shown = {
+                    "step": "code",
+                    "secret": enrolment.secret,
+                    "qr": enrolment.qr_png_data_uri,
+                }
+                return FormResult(
+                    title=self.title, message="", keep_link=True, page=(self.template, shown)
+                )
+            confirmed = confirm_enrolment(session, customer_id, cleaned["code"], authorised_by=link)
+        except EnrolmentError as exc:
+            raise FormRejected(NOT_POSSIBLE.format(exc), status=409) from None
+        if not confirmed:
             raise FormRejected(ENROL_FAILED, keep_changes=True)
+        told = bool(link.payload.get("notify_chat"))
         return FormResult(
             title="Two-step verification is on",
-            message="Your authenticator app is set up. You can go back to the chat now.",
-            notification=Notification("EXTERNAL_enrolled", {}, link.customer_id),
+            message="Your authenticator app is set up. "
+            + ("You can go back to the chat now." if told else "We've e-mailed you a notice."),
+            notification=Notification("EXTERNAL_enrolled", {}, customer_id) if told else None,
         )
 
 
@@ -613,6 +693,7 @@ FORMS: dict[str, SecureForm] = {
         AddressForm(),
         OtpForm(),
         EnrolForm(),
+        EnrolEmailForm(),
         ExportForm(),
         MessengerLinkForm(),
     )

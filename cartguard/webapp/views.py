@@ -22,21 +22,22 @@ from sqlalchemy.orm import Session
 
 from cartguard.account_links import list_links, unlink
 from cartguard.identity import issue_login_token
-from cartguard.links import LinkError, LinkNotFound, consume_link, open_link
+from cartguard.links import LinkError, LinkLoginRequired, LinkNotFound, consume_link, open_link
 from cartguard.monitoring import metrics
+from cartguard.notify.mail import MailError
+from cartguard.notify.mail import send as send_mail
 from cartguard.shop.db import DatabaseUnavailable, session_scope
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.seed import PRODUCTS
 from cartguard.webapp import auth
 from cartguard.webapp.forms import (
-    ENROL_FAILED,
     FORMS,
     FormRejected,
     FormResult,
     SecureForm,
     Viewer,
-    confirm_code,
-    enrolment_context,
+    enrolment_offer,
+    request_enrolment_email,
 )
 from cartguard.webapp.outbox import deliver_pending, enqueue
 from cartguard.webapp.security import delete_cookie, rotate_csrf, set_cookie
@@ -227,35 +228,49 @@ async def logout(request: Request) -> HTTPResponse:
 # --- authenticator set-up for a logged-in shopper ---------------------------------------------
 
 
+MAIL_NOT_SENT = (
+    "We couldn't send the e-mail just now, and nothing was set up. Please try again in a few "
+    "minutes from your account page (Two-step verification)."
+)
+
+
+async def _send_confirmation(request: Request, result: FormResult) -> HTTPResponse | None:
+    """Send a form's e-mail after its transaction committed; an error page when that failed."""
+    if result.mail is None:
+        return None
+    try:
+        await asyncio.to_thread(send_mail, result.mail)
+    except MailError as exc:
+        request.app.ctx.log.error("confirmation e-mail not sent: %s", exc)
+        return error_page(request, 503, "E-mail not sent", MAIL_NOT_SENT)
+    return None
+
+
 async def account_2fa(request: Request) -> HTTPResponse:
+    """Two-step verification for a signed-in shopper: GET shows the state and changes nothing;
+    POST e-mails the confirmation link (a password alone never enrols an authenticator)."""
     customer_id = request.ctx.customer_id
     if customer_id is None:
         return response.redirect("/login?next=/account/2fa", status=303)
     if request.method == "GET":
         with db(request) as session:
-            extra = enrolment_context(session, customer_id)
-        return render(request, "account_2fa.html", errors={}, message=None, **extra)
-    code = re.sub(r"\s", "", str((request.form or {}).get("code") or ""))[:20]
-    with db(request) as session:
-        ok = bool(code) and confirm_code(session, customer_id, code)
-    if not ok:
+            extra = enrolment_offer(session, customer_id)
+        return render(request, "account_2fa.html", problem=None, **extra)
+    try:
+        with db(request) as session:
+            result = request_enrolment_email(
+                session, customer_id, conversation_id=None, channel="web"
+            )
+    except FormRejected as rejected:
+        with db(request) as session:
+            extra = enrolment_offer(session, customer_id)
         return render(
-            request,
-            "account_2fa.html",
-            status=400,
-            enrolled=False,
-            retry=True,
-            errors={"code": ENROL_FAILED},
-            message=None,
+            request, "account_2fa.html", status=rejected.status, problem=rejected.message, **extra
         )
-    return render(
-        request,
-        "done.html",
-        title="Two-step verification is on",
-        message="Your authenticator app is set up. The assistant will ask for a code before "
-        "sensitive changes to your account.",
-        notified=False,
-    )
+    failed = await _send_confirmation(request, result)
+    if failed is not None:
+        return failed
+    return render(request, "done.html", title=result.title, message=result.message, notified=False)
 
 
 # --- Messenger links of a logged-in shopper ---------------------------------------------------
@@ -293,10 +308,11 @@ def _form_page(
     errors: dict[str, str] | None = None,
     problem: str | None = None,
     extra: dict[str, Any] | None = None,
+    template: str | None = None,
 ) -> HTTPResponse:
     return render(
         request,
-        form.template,
+        template or form.template,
         status=status,
         form=form,
         title=form.title,
@@ -350,10 +366,6 @@ async def secure_form(request: Request, token: str) -> HTTPResponse:
                     "This form needs to know whose account it is for. Please sign in on our "
                     "website and ask the assistant there.",
                 )
-            if form.needs_login and viewer.customer_id is None:
-                return render(
-                    request, "login_required.html", title=form.title, next_url=f"/s/{token}"
-                )
             if request.method == "GET":
                 return _form_page(request, form, token, extra=form.context(session, link, viewer))
             data = form.read(request.form)
@@ -383,11 +395,24 @@ async def secure_form(request: Request, token: str) -> HTTPResponse:
                     problem=rejected.message,
                     extra=form.error_context(session, link, viewer),
                 )
+            if outcome.keep_link and outcome.page is not None:
+                # one step of a longer form (enrolment: the QR code); the link stays usable
+                template, shown = outcome.page
+                return _form_page(request, form, token, template=template, extra=shown)
             consume_link(session, token, viewer_customer_id=viewer.customer_id)
             metrics.record_link("used")
             conversation_id = link.conversation_id
             if outcome.notification is not None:
                 enqueue(session, conversation_id, outcome.notification)
+    except LinkLoginRequired as exc:
+        metrics.record_link_error(exc.http_status)
+        return render(
+            request,
+            "login_required.html",
+            status=exc.http_status,
+            title="Sign in",
+            next_url=f"/s/{token}",
+        )
     except LinkError as exc:
         metrics.record_link_error(exc.http_status)
         titles = {404: "Link not valid", 410: "Link expired", 403: "Not your link"}
@@ -402,6 +427,9 @@ async def secure_form(request: Request, token: str) -> HTTPResponse:
         )
     if outcome.notification is not None:
         _deliver_soon(request.app, conversation_id)
+    failed = await _send_confirmation(request, outcome)
+    if failed is not None:
+        return failed
     return _result_page(request, outcome)
 
 

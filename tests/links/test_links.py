@@ -1,4 +1,5 @@
-"""Secure-form links: random, hashed at rest, single use, short-lived, bound to their owner."""
+"""Secure-form links: random, hashed at rest, single use, short-lived, bound to their owner, and
+useless to anyone not signed in as that owner."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from sqlalchemy import delete, select
 from cartguard.keys import load_keys
 from cartguard.links import (
     PURPOSES,
+    SIGNS_IN_ON_THE_PAGE,
     LinkError,
     LinkForbidden,
     LinkGone,
+    LinkLoginRequired,
     LinkNotFound,
     consume_link,
+    count_issued,
     issue_link,
     open_link,
     purge_expired_links,
@@ -71,7 +75,7 @@ def test_only_a_keyed_hash_of_the_token_is_stored(db_session, clock):
 def test_open_does_not_consume_and_returns_the_binding(db_session, clock):
     issued = _issue(db_session, purpose="address", payload={"order_id": "CG-100200"})
     first = open_link(db_session, issued.token, purpose="address", viewer_customer_id=1)
-    again = open_link(db_session, issued.token)
+    again = open_link(db_session, issued.token, viewer_customer_id=1)
     assert first == again
     assert (first.conversation_id, first.customer_id, first.purpose) == (CONV, 1, "address")
     assert first.payload == {"order_id": "CG-100200"}
@@ -83,28 +87,28 @@ def test_second_use_is_gone(db_session, clock):
     used = consume_link(db_session, issued.token, purpose="card", viewer_customer_id=1)
     assert used.used_at is not None
     with pytest.raises(LinkGone) as gone:
-        consume_link(db_session, issued.token, purpose="card")
+        consume_link(db_session, issued.token, purpose="card", viewer_customer_id=1)
     assert gone.value.http_status == 410
     with pytest.raises(LinkGone):
-        open_link(db_session, issued.token)
+        open_link(db_session, issued.token, viewer_customer_id=1)
 
 
 def test_link_expires_after_ten_minutes(db_session, clock):
     issued = _issue(db_session)
     clock.shift(timedelta(minutes=9, seconds=59))
-    assert open_link(db_session, issued.token).purpose == "card"
+    assert open_link(db_session, issued.token, viewer_customer_id=1).purpose == "card"
     clock.shift(timedelta(seconds=1))
     with pytest.raises(LinkGone):
-        open_link(db_session, issued.token)
+        open_link(db_session, issued.token, viewer_customer_id=1)
     with pytest.raises(LinkGone):
-        consume_link(db_session, issued.token)
+        consume_link(db_session, issued.token, viewer_customer_id=1)
 
 
 def test_shorter_lifetime_and_explicit_now(db_session, clock):
     issued = _issue(db_session, ttl_seconds=60)
     later = START.replace(tzinfo=None) + timedelta(seconds=61)
     with pytest.raises(LinkGone):
-        consume_link(db_session, issued.token, now=later)
+        consume_link(db_session, issued.token, now=later, viewer_customer_id=1)
 
 
 def test_another_logged_in_customer_is_forbidden(db_session, clock):
@@ -133,19 +137,21 @@ def test_tampered_and_unknown_tokens_are_indistinguishable(db_session, clock):
     errors = []
     for candidate in candidates:
         with pytest.raises(LinkError) as caught:
-            open_link(db_session, candidate)
+            open_link(db_session, candidate, viewer_customer_id=1)
         errors.append(caught.value)
     assert {type(e) for e in errors} == {LinkNotFound}
     assert {str(e) for e in errors} == {str(LinkNotFound())}
     assert {e.http_status for e in errors} == {404}
-    assert open_link(db_session, issued.token)  # the real one still works
+    assert open_link(db_session, issued.token, viewer_customer_id=1)  # the real one still works
 
 
 def test_link_for_another_purpose_is_not_found(db_session, clock):
     issued = _issue(db_session, purpose="otp")
     with pytest.raises(LinkNotFound):
-        consume_link(db_session, issued.token, purpose="card")
-    assert consume_link(db_session, issued.token, purpose="otp").purpose == "otp"
+        consume_link(db_session, issued.token, purpose="card", viewer_customer_id=1)
+    assert (
+        consume_link(db_session, issued.token, purpose="otp", viewer_customer_id=1).purpose == "otp"
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,7 +172,12 @@ def test_weak_or_malformed_requests_are_refused(db_session, clock, overrides):
 
 def test_every_declared_purpose_can_be_issued(db_session, clock):
     for purpose in PURPOSES:
-        assert open_link(db_session, _issue(db_session, purpose=purpose).token).purpose == purpose
+        assert (
+            open_link(
+                db_session, _issue(db_session, purpose=purpose).token, viewer_customer_id=1
+            ).purpose
+            == purpose
+        )
 
 
 def test_purge_removes_only_expired_links(db_session, clock):
@@ -176,8 +187,8 @@ def test_purge_removes_only_expired_links(db_session, clock):
     fresh = _issue(db_session)
     assert purge_expired_links(db_session) == 1
     with pytest.raises(LinkNotFound):
-        open_link(db_session, old.token)
-    assert open_link(db_session, fresh.token)
+        open_link(db_session, old.token, viewer_customer_id=1)
+    assert open_link(db_session, fresh.token, viewer_customer_id=1)
 
 
 def test_two_concurrent_submits_only_one_succeeds(data_dir):
@@ -190,7 +201,7 @@ def test_two_concurrent_submits_only_one_succeeds(data_dir):
         barrier.wait(timeout=10)
         try:
             with session_scope() as session:
-                consume_link(session, issued.token, purpose="card")
+                consume_link(session, issued.token, purpose="card", viewer_customer_id=1)
             outcomes.append("used")
         except LinkGone:
             outcomes.append("gone")
@@ -207,3 +218,55 @@ def test_two_concurrent_submits_only_one_succeeds(data_dir):
             session.execute(
                 delete(SecureLink).where(SecureLink.conversation_id == "conv-links-race")
             )
+
+
+def test_nobody_signed_in_gets_nothing_and_the_link_survives(db_session, clock):
+    issued = _issue(db_session, purpose="export")
+    for use in (open_link, consume_link):
+        with pytest.raises(LinkLoginRequired) as refused:
+            use(db_session, issued.token, viewer_customer_id=None)
+        assert refused.value.http_status == 401
+    assert consume_link(db_session, issued.token, viewer_customer_id=1).used_at is not None
+
+
+def test_the_viewer_must_always_be_named(db_session, clock):
+    """A page cannot forget who is signed in: the argument has no default."""
+    issued = _issue(db_session)
+    with pytest.raises(TypeError):
+        open_link(db_session, issued.token)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        consume_link(db_session, issued.token)  # type: ignore[call-arg]
+
+
+def test_a_link_without_a_customer_still_needs_a_signed_in_viewer(db_session, clock):
+    issued = _issue(db_session, customer_id=None, purpose="otp")
+    with pytest.raises(LinkLoginRequired):
+        open_link(db_session, issued.token, viewer_customer_id=None)
+    assert open_link(db_session, issued.token, viewer_customer_id=2).customer_id is None
+
+
+def test_only_forms_that_sign_in_on_the_page_open_without_a_session(db_session, clock):
+    assert SIGNS_IN_ON_THE_PAGE == {"messenger_link"}
+    issued = _issue(db_session, customer_id=None, purpose="messenger_link")
+    assert open_link(db_session, issued.token, viewer_customer_id=None).purpose == "messenger_link"
+
+
+def test_an_emailed_link_lives_thirty_minutes_and_no_longer(db_session, clock):
+    issued = _issue(db_session, purpose="enrol_email")
+    assert issued.expires_at - START.replace(tzinfo=None) == timedelta(minutes=30)
+    with pytest.raises(ValueError):
+        _issue(db_session, purpose="enrol_email", ttl_seconds=1801)
+    clock.shift(timedelta(minutes=30))
+    with pytest.raises(LinkGone):
+        open_link(db_session, issued.token, viewer_customer_id=1)
+
+
+def test_count_issued_counts_one_customer_and_purpose_since_a_time(db_session, clock):
+    since = START.replace(tzinfo=None)
+    before = count_issued(db_session, customer_id=1, purpose="enrol_email", since=since)
+    _issue(db_session, purpose="enrol_email")
+    _issue(db_session, purpose="enrol_email", customer_id=2)
+    _issue(db_session, purpose="card")
+    assert count_issued(db_session, customer_id=1, purpose="enrol_email", since=since) == before + 1
+    later = since + timedelta(minutes=1)
+    assert count_issued(db_session, customer_id=1, purpose="enrol_email", since=later) == 0

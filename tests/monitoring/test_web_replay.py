@@ -81,8 +81,24 @@ def client_at(web: ServerThread, address: str) -> Browser:
     return browser
 
 
+def sign_in(browser: Browser, customer_id: int) -> None:
+    """A shop session for the customer: the attacker holds stolen passwords too (a secure-form
+    link works only for its own customer, signed in)."""
+    from datetime import timedelta
+
+    from cartguard.keys import load_keys
+    from cartguard.webapp import auth
+    from cartguard.webapp.app import _web_key
+
+    with session_scope() as session:
+        key = _web_key(load_keys().raw("session_key"))
+        cookie = auth.start_session(session, customer_id, key, timedelta(hours=1))
+    browser.http.cookies.set(auth.SESSION_COOKIE, cookie)
+
+
 def try_code(browser: Browser, customer_id: int, code: str) -> requests.Response:
     token, _ = issue("otp", customer_id, channel="facebook")
+    sign_in(browser, customer_id)
     return browser.submit(f"/s/{token}", {"code": code})
 
 

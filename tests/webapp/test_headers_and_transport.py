@@ -44,12 +44,12 @@ def test_every_page_sends_the_security_headers(browser: Browser) -> None:
         browser.get("/static/chat.js"),
         browser.get("/account/2fa"),  # redirect
         browser.get("/no-such-page"),  # 404
-        browser.get(f"/s/{token}"),  # a form
+        browser.get(f"/s/{token}"),  # a link, signed out: the page asks to log in
         browser.get("/s/" + "A" * 43),  # unknown link
         browser.post(f"/s/{token}", {"number": "1"}),  # refused: no CSRF token
     ]
     statuses = [r.status_code for r in responses]
-    assert statuses == [200, 200, 200, 200, 200, 200, 200, 303, 404, 200, 404, 403]
+    assert statuses == [200, 200, 200, 200, 200, 200, 200, 303, 404, 401, 404, 403]
     for response in responses:
         assert_security_headers(response)
         assert "Strict-Transport-Security" not in response.headers  # plain http on loopback

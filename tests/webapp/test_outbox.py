@@ -11,9 +11,9 @@ from webharness import Browser, FakeRasa, free_port, future_expiry, issue, wait_
 
 from cartguard.clients.rasa_api import RasaClient, RasaUnavailable
 from cartguard.shop.db import make_engine, session_factory, session_scope
-from cartguard.shop.schema import create_schema
 from cartguard.shop.models import PaymentMethod
 from cartguard.shop.models.web import OutboxNotification
+from cartguard.shop.schema import create_schema
 from cartguard.webapp.outbox import Notification, deliver_pending, enqueue
 
 
@@ -29,11 +29,12 @@ def _rows(conversation_id: str, scope=session_scope) -> list[OutboxNotification]
 
 
 def test_a_submission_is_kept_and_delivered_once_rasa_is_back(
-    browser: Browser, fake: FakeRasa
+    browser: Browser, fake: FakeRasa, demo_logins
 ) -> None:
     pan = Faker().credit_card_number(card_type="visa16")
     typed, _ = future_expiry()
     token, conversation = issue("card", 1)
+    browser.login(*demo_logins[1])  # a link works only for its customer, signed in
     fake.available = False
     done = browser.submit(
         f"/s/{token}", {"number": pan, "expiry": typed, "name": "Kim Test", "cvv": "321"}

@@ -1,14 +1,18 @@
-"""The secure forms under attack: reuse, expiry, another customer, tampering, CSRF, XSS.
+"""The secure forms under attack: reuse, expiry, someone logged out, another customer,
+tampering, CSRF, XSS, and requests that change state on GET.
 
-Also the happy paths of the address, one-time code, enrolment, export and Messenger forms,
-each checking what reached the database and what the conversation was told.
+Also the happy paths of the address, one-time code and export forms, each checking what
+reached the database and what the conversation was told. Every link works only for the
+customer it was made for, signed in: each test signs its browser in first. Enrolment, with
+its e-mailed confirmation, is in tests/webapp/test_enrolment_email.py.
 """
 
 from __future__ import annotations
 
-import re
+import html
 from datetime import timedelta
 
+import pytest
 import time_machine
 from markupsafe import escape
 from sqlalchemy import select
@@ -56,8 +60,9 @@ def _address(**overrides: str) -> dict[str, str]:
 # --- link attacks ----------------------------------------------------------------------------
 
 
-def test_a_used_link_answers_410_and_says_what_to_do(browser: Browser) -> None:
+def test_a_used_link_answers_410_and_says_what_to_do(browser: Browser, demo_logins) -> None:
     token, _ = issue("export", 1)
+    browser.login(*demo_logins[1])
     first = browser.submit(f"/s/{token}", {})
     assert first.status_code == 200
     again_get = browser.get(f"/s/{token}")
@@ -67,8 +72,9 @@ def test_a_used_link_answers_410_and_says_what_to_do(browser: Browser) -> None:
         assert LINK_410 in response.text and "ask the assistant" in response.text
 
 
-def test_an_expired_link_answers_410(browser: Browser) -> None:
+def test_an_expired_link_answers_410(browser: Browser, demo_logins) -> None:
     token, _ = issue("address", 1, payload={"order_id": _order(1, open_=True)})
+    browser.login(*demo_logins[1])
     csrf = browser.csrf()
     with time_machine.travel(utcnow() + timedelta(minutes=11), tick=True):
         page = browser.get(f"/s/{token}")
@@ -91,8 +97,87 @@ def test_another_logged_in_customer_gets_403_and_the_link_survives(
     assert owner.get(f"/s/{token}").status_code == 200
 
 
-def test_tampered_and_unknown_tokens_get_the_same_404(browser: Browser) -> None:
+@pytest.mark.parametrize("purpose", ["export", "card", "address", "otp", "enrol"])
+def test_a_logged_out_browser_is_refused_by_a_webchat_link(
+    browser: Browser, demo_logins, purpose: str
+) -> None:
+    """Whoever holds a link (a forwarded chat, a shared screen) gets nothing without the login."""
+    payload = {"order_id": _order(1, open_=True)} if purpose == "address" else None
+    token, conversation = issue(purpose, 1, payload=payload)
+    page = browser.get(f"/s/{token}")
+    assert page.status_code == 401
+    assert "Please log in" in page.text and f"/login?next=/s/{token}" in html.unescape(page.text)
+    assert 'name="csrf_token"' not in page.text.split("</header>", 1)[1]  # no form at all
+    posted = browser.post(f"/s/{token}", {"csrf_token": browser.csrf(), "code": "123456"})
+    assert posted.status_code == 401
+    assert "application/json" not in posted.headers.get("Content-Type", "")
+    assert demo_logins[1][0] not in posted.text.lower()
+    browser.login(*demo_logins[1])  # the shopper it was made for: still usable
+    assert browser.get(f"/s/{token}").status_code == 200
+
+
+def test_an_export_link_gives_nothing_to_another_customer(browser: Browser, demo_logins) -> None:
+    token, _ = issue("export", 1)
+    browser.login(*demo_logins[2])
+    refused = browser.post(f"/s/{token}", {"csrf_token": browser.csrf()})
+    assert refused.status_code == 403
+    assert demo_logins[1][0] not in refused.text.lower()
+
+
+# Tables a page view may never change; the ones left out are written by the web service's
+# own background loops (outbox retries, monitoring), not by requests.
+_BACKGROUND_TABLES = {"web_outbox", "security_events", "security_signals", "security_blocks"}
+
+
+def _snapshot() -> dict[str, list[tuple]]:
+    from sqlalchemy import inspect, text
+
+    from cartguard.shop.db import get_engine
+
+    engine = get_engine()
+    tables = sorted(set(inspect(engine).get_table_names()) - _BACKGROUND_TABLES)
+    with engine.connect() as connection:
+        return {
+            table: sorted(
+                map(tuple, connection.execute(text(f'SELECT * FROM "{table}"')).fetchall()),
+                key=repr,
+            )
+            for table in tables
+        }
+
+
+def test_get_never_changes_state(browser: Browser, demo_logins) -> None:
+    """Link scanners in mail clients open every link with GET; so does a curious shopper."""
+    from cartguard.stepup.enrolment import remove_enrolment
+
+    with session_scope() as session:
+        remove_enrolment(session, 4)  # not enrolled: the enrolment pages offer the most
+    links = {
+        purpose: issue(purpose, 4, payload=payload)[0]
+        for purpose, payload in [
+            ("card", None),
+            ("address", {"order_id": _order(4, open_=True)}),
+            ("otp", None),
+            ("export", None),
+            ("enrol", None),
+            ("enrol_email", {"notify_chat": True}),
+        ]
+    }
+    browser.login(*demo_logins[4])
+    pages = ["/", "/privacy", "/login", "/logout", "/account/2fa", "/api/chat-token", "/healthz"]
+    pages += [f"/s/{token}" for token in links.values()]
+    before = _snapshot()
+    for path in pages * 2:
+        assert browser.get(path).status_code < 500, path
+    after = _snapshot()
+    changed = [table for table in before if before[table] != after[table]]
+    assert changed == []
+    assert browser.get("/api/chat-token").json()["token"]  # GET /logout logged nobody out
+
+
+def test_tampered_and_unknown_tokens_get_the_same_404(browser: Browser, demo_logins) -> None:
     token, _ = issue("card", 1)
+    browser.login(*demo_logins[1])
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     variants = [flipped, token[:-2], token + "x", "A" * 43, "not-a-token", token.upper()]
     if token.upper() == token:
@@ -108,10 +193,11 @@ def test_tampered_and_unknown_tokens_get_the_same_404(browser: Browser) -> None:
 
 
 def test_missing_or_wrong_csrf_token_is_refused_and_nothing_changes(
-    browser: Browser, web, fake: FakeRasa
+    browser: Browser, web, fake: FakeRasa, demo_logins
 ) -> None:
     order_id = _order(2, open_=True)
     token, conversation = issue("address", 2, payload={"order_id": order_id})
+    browser.login(*demo_logins[2])
     browser.get(f"/s/{token}")
     attacks = [
         _address(),  # no token at all
@@ -132,8 +218,9 @@ def test_missing_or_wrong_csrf_token_is_refused_and_nothing_changes(
     assert browser.get(f"/s/{token}").status_code == 200  # link still unused
 
 
-def test_xss_in_form_fields_is_rendered_escaped(browser: Browser) -> None:
+def test_xss_in_form_fields_is_rendered_escaped(browser: Browser, demo_logins) -> None:
     order_id = _order(3, open_=True)
+    browser.login(*demo_logins[3])
     token, _ = issue("address", 3, payload={"order_id": order_id})
     payloads = {
         "ship_name": "<script>alert('name')</script>",
@@ -166,9 +253,10 @@ def test_xss_in_the_login_form_is_escaped(browser: Browser) -> None:
 
 
 def test_address_change_updates_the_order_and_tells_the_conversation(
-    browser: Browser, fake: FakeRasa
+    browser: Browser, fake: FakeRasa, demo_logins
 ) -> None:
     order_id = _order(1, open_=True)
+    browser.login(*demo_logins[1])
     token, conversation = issue("address", 1, payload={"order_id": order_id})
     page = browser.get(f"/s/{token}")
     assert page.status_code == 200 and order_id in page.text
@@ -178,21 +266,22 @@ def test_address_change_updates_the_order_and_tells_the_conversation(
         order = session.get(Order, order_id)
         assert (order.ship_street, order.ship_country) == ("7 Harbour Road", "US")
         assert "address changed" in order.history[-1].note
-    calls = wait_for(lambda: fake.calls_for(conversation))
-    assert calls == [
-        {
-            "conversation_id": conversation,
-            "auth_in_url": False,
-            "name": "EXTERNAL_address_changed",
-            "entities": {"order_id": order_id},
-        }
-    ]
+    [call] = wait_for(lambda: fake.calls_for(conversation))
+    identity = call["entities"].pop("cartguard_identity")  # signed: who the change was for
+    assert identity.count(".") == 2
+    assert call == {
+        "conversation_id": conversation,
+        "auth_in_url": False,
+        "name": "EXTERNAL_address_changed",
+        "entities": {"order_id": order_id},
+    }
 
 
 def test_address_change_is_refused_politely_once_the_order_shipped(
-    browser: Browser, fake: FakeRasa
+    browser: Browser, fake: FakeRasa, demo_logins
 ) -> None:
     order_id = _order(1, open_=False)
+    browser.login(*demo_logins[1])
     token, conversation = issue("address", 1, payload={"order_id": order_id})
     response = browser.submit(f"/s/{token}", _address(ship_street="1 Too Late Street"))
     assert response.status_code == 409
@@ -202,8 +291,9 @@ def test_address_change_is_refused_politely_once_the_order_shipped(
     assert not fake.calls_for(conversation)
 
 
-def test_a_link_for_someone_elses_order_changes_nothing(browser: Browser) -> None:
+def test_a_link_for_someone_elses_order_changes_nothing(browser: Browser, demo_logins) -> None:
     foreign_order = _order(2, open_=True)
+    browser.login(*demo_logins[1])
     token, _ = issue("address", 1, payload={"order_id": foreign_order})
     response = browser.submit(f"/s/{token}", _address(ship_street="9 Intruder Way"))
     assert response.status_code == 404
@@ -225,13 +315,14 @@ def _enrolled_secret(customer_id: int) -> str:
 
 
 def test_otp_form_verifies_step_up_and_tells_the_conversation(
-    browser: Browser, fake: FakeRasa
+    browser: Browser, fake: FakeRasa, demo_logins
 ) -> None:
     from cartguard.stepup import totp
     from cartguard.stepup.service import GENERIC_FAILURE_MESSAGE, StepUpService, StepUpStatus
 
     secret = _enrolled_secret(2)
     token, conversation = issue("otp", 2, channel="facebook")
+    browser.login(*demo_logins[2])  # a Messenger link too: only on the shop, signed in
     right = totp.current_code(secret, utcnow())
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     refused = browser.submit(f"/s/{token}", {"code": wrong})
@@ -244,32 +335,6 @@ def test_otp_form_verifies_step_up_and_tells_the_conversation(
         assert StepUpService(session).status(2, conversation) is StepUpStatus.FRESH
     calls = wait_for(lambda: fake.calls_for(conversation))
     assert [c["name"] for c in calls] == ["EXTERNAL_stepup_verified"]
-
-
-def test_enrol_form_shows_a_qr_code_and_accepts_the_first_code(
-    browser: Browser, fake: FakeRasa
-) -> None:
-    from cartguard.stepup import totp
-    from cartguard.stepup.enrolment import is_enrolled
-
-    token, conversation = issue("enrol", 4)
-    page = browser.get(f"/s/{token}")
-    assert page.status_code == 200
-    assert 'src="data:image/png;base64,' in page.text
-    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page.text).group(1)
-    # (posting without reloading the page: a reload starts over with a new secret)
-    refused = browser.post(f"/s/{token}", {"code": "000000", "csrf_token": browser.csrf()})
-    assert refused.status_code == 400 and "didn&#39;t match" in refused.text
-    assert secret not in refused.text  # the pending secret is not shown again
-    code = totp.current_code(secret, utcnow())
-    token_value = browser.csrf()
-    done = browser.post(f"/s/{token}", {"code": code, "csrf_token": token_value})
-    assert done.status_code == 200, re.findall(r'class="(?:alert|error)"[^>]*>([^<]+)', done.text)
-    with session_scope() as session:
-        assert is_enrolled(session, 4)
-    assert [c["name"] for c in wait_for(lambda: fake.calls_for(conversation))] == [
-        "EXTERNAL_enrolled"
-    ]
 
 
 def test_account_2fa_needs_a_login(browser: Browser, demo_logins) -> None:
@@ -286,6 +351,7 @@ def test_account_2fa_needs_a_login(browser: Browser, demo_logins) -> None:
 
 def test_export_downloads_once_as_json(browser: Browser, demo_logins) -> None:
     token, _ = issue("export", 3)
+    browser.login(*demo_logins[3])
     assert "Download my data" in browser.get(f"/s/{token}").text
     download = browser.submit(f"/s/{token}", {})
     assert download.status_code == 200
@@ -297,8 +363,9 @@ def test_export_downloads_once_as_json(browser: Browser, demo_logins) -> None:
     assert again.status_code == 410
 
 
-def test_forms_that_need_a_customer_refuse_an_anonymous_link(browser: Browser) -> None:
+def test_forms_that_need_a_customer_refuse_an_anonymous_link(browser: Browser, demo_logins) -> None:
     token, _ = issue("card", None)
+    browser.login(*demo_logins[1])
     response = browser.get(f"/s/{token}")
     assert response.status_code == 400
     assert "sign in" in response.text
