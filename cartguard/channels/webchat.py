@@ -19,7 +19,14 @@ widget protocol is unchanged (``session_request`` -> ``session_confirm``, ``user
   presenting the same ticket while the first is connected gets a fresh session.
 * **Metadata.** Client metadata is dropped; Rasa receives only ``auth_token`` (when it verified)
   and ``pii_removed`` (what edge redaction took out).
-* **Limits and redaction** (:mod:`.guard`, :mod:`.edge`) run before Rasa sees the text.
+* **Limits and redaction** (:mod:`.guard`, :mod:`.edge`) run before Rasa sees the text; before
+  redaction, control characters and escape sequences are stripped
+  (:func:`cartguard.control_chars.strip_control_chars`) and typed internal commands
+  (``/EXTERNAL_*``, ``/intent{entities}``) are refused unless the bot offered that payload in
+  this conversation (:mod:`.intent_guard`; the output records every offered payload).
+* **Logout.** A login token bound to a shop session stops working when that session ends; the
+  channel checks its signed-in sockets every :data:`REVOCATION_SWEEP_SECONDS` and moves those
+  of an ended session to a fresh, empty conversation (other tabs leave it too).
 
 Several replicas (:mod:`.cluster`, with ``CARTGUARD_SOCKETIO_REDIS_URL``): emits go through
 Redis, so a reply produced on any replica (e.g. the web service's ``trigger_intent``) reaches

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from cartguard import audit
 from cartguard.links import EMAIL_TTL_SECONDS, Link, count_issued, issue_link
 from cartguard.notify import notices
-from cartguard.notify.mail import MailError, OutgoingMail, compose, mask_address
+from cartguard.notify.mail import MailError, OutgoingMail, compose, mask_address, send_after_commit
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.stepup import StepUpEnrolment
 from cartguard.stepup import totp
@@ -151,6 +151,22 @@ def request_confirmation(
         session, _actor(customer_id), "stepup.enrolment_email_sent", f"customer:{customer_id}"
     )
     return ConfirmationRequest(mail=mail, masked_address=mask_address(customer.email))
+
+
+def email_confirmation(
+    session: Session, customer_id: int, *, conversation_id: str | None, channel: str
+) -> ConfirmationRequest:
+    """:func:`request_confirmation`, sent by itself once the caller's transaction commits.
+
+    For the chat's enrolment offer: the action calls this and the bot says "we e-mailed you a
+    link" (``masked_address`` of the result), instead of handing out a link to a page. A mail
+    server that does not take the message is logged; the shopper can ask again.
+    """
+    request = request_confirmation(
+        session, customer_id, conversation_id=conversation_id, channel=channel
+    )
+    send_after_commit(session, request.mail)
+    return request
 
 
 def _check_authorisation(link: Link, customer_id: int, now: datetime) -> None:

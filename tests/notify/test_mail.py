@@ -141,3 +141,38 @@ def test_repr_never_shows_the_body_or_the_address() -> None:
     assert "A" * 43 in message.body
     assert "A" * 43 not in repr(message) and "robin" not in repr(message)
     assert mailer.mask_address("robin@example.org") == "r•••@example.org"
+
+
+def test_the_chats_offer_can_e_mail_the_link_itself(catcher, monkeypatch) -> None:
+    """What the step-up gate calls for a customer without an authenticator: the chat only
+    says "we e-mailed you a link", and the link arrives once the action's transaction commits."""
+    from sqlalchemy import delete
+
+    from cartguard.settings import get_settings
+    from cartguard.shop.db import session_scope
+    from cartguard.shop.models import Customer, SecureLink
+    from cartguard.stepup.enrolment import email_confirmation, remove_enrolment
+
+    directory, settings = catcher
+    monkeypatch.setenv("CARTGUARD_SMTP_PORT", str(settings.smtp_port))
+    get_settings.cache_clear()
+    try:
+        with session_scope() as session:
+            remove_enrolment(session, 3)
+            session.execute(delete(SecureLink).where(SecureLink.customer_id == 3))
+            address = session.get(Customer, 3).email
+            request = email_confirmation(
+                session, 3, conversation_id="conv-chat-offer", channel="socketio"
+            )
+            assert request.masked_address.endswith(address.split("@")[1])
+            assert not list(directory.glob("*.eml"))  # nothing before the commit
+        assert mailer.wait_for_pending()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    [kept] = _kept(directory)
+    assert kept["To"] == address
+    assert "/s/" in kept.get_body(preferencelist=("plain",)).get_content()
+    with session_scope() as session:
+        link = session.query(SecureLink).filter_by(customer_id=3, purpose="enrol_email").one()
+        assert link.conversation_id == "conv-chat-offer"
