@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -204,6 +205,8 @@ class FullStack:
     logins: dict[int, tuple[str, str]]  # customer id -> (e-mail, password)
     data_dir: Path
     env: dict[str, str]
+    #: the local Graph API stand-in Messenger replies go to (devtools.fake_graph.FakeGraph)
+    graph: Any = None
 
     def cli(self, *args: str) -> str:
         """Run the ``cartguard`` command against this stack's data directory."""
@@ -268,7 +271,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
         CARTGUARD_RASA_URL=rasa_url,
         CARTGUARD_ACTION_URL=f"http://127.0.0.1:{ports['ACTION_PORT']}/webhook",
     )
-    full = FullStack(web_url, rasa_url, {}, data, env)
+    from devtools.fake_graph import FakeGraph
+
+    graph = FakeGraph().start()  # Messenger replies stay on this machine
+    env["CARTGUARD_GRAPH_API_URL"] = graph.url
+    full = FullStack(web_url, rasa_url, {}, data, env, graph)
     full.cli("init-keys")
     full.cli("seed", "--customers", "3")
     for line in full.cli("shell-env").splitlines():  # `export NAME=value` lines
@@ -335,6 +342,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        graph.stop()
 
 
 @pytest.fixture(scope="session")
