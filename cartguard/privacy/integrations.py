@@ -17,6 +17,7 @@ from cartguard import account_links, links
 from cartguard.pii import redact
 from cartguard.shop.models.channels import WebchatSession
 from cartguard.shop.models.links import SecureLink
+from cartguard.shop.models.offers import OfferedPayload
 from cartguard.shop.models.stepup import StepUpSession
 from cartguard.shop.models.web import OutboxNotification, WebLogin, WebSession
 from cartguard.stepup.enrolment import remove_enrolment
@@ -98,6 +99,7 @@ CONVERSATION_ROWS = (
     (OutboxNotification, "conversation_id"),
     (StepUpSession, "conversation_id"),
     (SecureLink, "conversation_id"),
+    (OfferedPayload, "conversation_id"),  # digests of the buttons the bot offered there
 )
 
 
