@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from cartguard.keys import load_keys, write_key_file
+from cartguard.pii import policy as pii_policy
 from cartguard.pii.tokens import TOKEN_RE
 from cartguard.settings import get_settings
 from cartguard.shop.db import get_engine, session_scope
@@ -52,24 +53,15 @@ _FORMAT_VERSION = 1
 _NONCE_BYTES = 12
 _MAX_VALUE_CHARS = 4096
 
+# Kinds, lifetimes and refusals per label come from the one PII policy table.
 #: Short kind used inside tokens, per label (other labels use a shortened label name).
-TOKEN_KINDS: dict[str, str] = {
-    "OTP_CODE": "otp",
-    "EMAIL_ADDRESS": "email",
-    "PHONE_NUMBER": "phone",
-    "IBAN_CODE": "iban",
-    "CREDIT_CARD": "card",
-    "PERSON": "name",
-    "STREET_ADDRESS": "addr",
-    "US_SSN": "ssn",
-    "PASSWORD": "pw",
-}
+TOKEN_KINDS: dict[str, str] = pii_policy.token_kinds()
 #: Labels that are never accepted, whatever the caller's reason.
-NEVER_STORED = frozenset({"CVV", "CVC", "CARD_SECURITY_CODE"})
+NEVER_STORED = pii_policy.never_stored(of="CVV")
 #: Card numbers go to the payment provider; the shop (and so its vault) never holds one.
-CARD_NUMBER_LABELS = frozenset({"CREDIT_CARD", "CARD_NUMBER", "PAN"})
+CARD_NUMBER_LABELS = pii_policy.never_stored(of="CREDIT_CARD")
 #: Default lifetime per label, in seconds (others: the configured retention period).
-DEFAULT_TTL_SECONDS: dict[str, int] = {"OTP_CODE": 15 * 60, "PASSWORD": 15 * 60}
+DEFAULT_TTL_SECONDS: dict[str, int] = pii_policy.token_lifetimes()
 
 
 class VaultError(RuntimeError):

@@ -1,9 +1,15 @@
 """Edge redaction for the channels: the PII detector runs before Rasa sees a message.
 
-This is a thin adapter over :func:`cartguard.pii.edge.protect_incoming` that
+This is a thin adapter over :func:`cartguard.pii.edge.protect_incoming` (looked up on its
+module at each call, so a test can break it) that
 
-* runs the detector on one dedicated worker thread (off the event loop; the spaCy pipeline
-  and the vault are then never used from two threads at once);
+* runs the detector off the event loop, on worker threads, in two lanes: messages up to
+  :data:`SHORT_MESSAGE_CHARS` on one, longer ones on another, so that a flood of long messages
+  never queues ahead of a shopper's short one (the detector is linear in the text, but 10 KB
+  still costs tens of milliseconds); anything over :data:`MAX_EDGE_CHARS` is refused unread;
+* asks the shop database whether a step-up code is expected in the conversation (the gate
+  recorded it when it asked in the chat or sent a step-up link): only then is a bare six-digit
+  number tokenized as a code. The answer comes from the server side, never from the client;
 * fails closed: if the detector raises, the message is *not* forwarded
   (:class:`EdgeUnavailable`), because forwarding unredacted text would put card numbers and
   codes into NLU, the tracker store and the logs;
@@ -16,17 +22,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cartguard.monitoring import metrics, signals
-from cartguard.pii.edge import protect_incoming
+from cartguard.pii import edge as pii_edge
+from cartguard.pii import policy
+from cartguard.shop.db import session_scope
+from cartguard.stepup.service import code_pending
 
 logger = logging.getLogger(__name__)
 
 CREDIT_CARD = "CREDIT_CARD"
+#: messages up to this length use the short lane (the chat's own cap is 1,000 by default)
+SHORT_MESSAGE_CHARS = 2_000
+#: nothing longer is read at all (channels cap messages far below this)
+MAX_EDGE_CHARS = 64_000
+#: what a pending step-up makes the detector expect
+_EXPECTED_WHILE_STEPUP = policy.expected_in(policy.Expectation.STEPUP_PENDING)
+# six digits somewhere, in any script and whatever is between them: worth asking the database
+_MAYBE_CODE = re.compile(r"(?:\d\D{0,3}){5}\d")
 
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartguard-edge")
+_short_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartguard-edge")
+_long_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartguard-edge-long")
 
 
 class EdgeUnavailable(RuntimeError):
@@ -41,10 +60,25 @@ class Protected:
     pii_removed: tuple[str, ...]
 
 
+def expected_in(conversation_id: str | None, text: str) -> frozenset[str]:
+    """What the dialogue waits for in this conversation, from the shop database."""
+    if not conversation_id or not _MAYBE_CODE.search(text):
+        return frozenset()
+    with session_scope() as session:
+        pending = code_pending(session, conversation_id)
+    return _EXPECTED_WHILE_STEPUP if pending else frozenset()
+
+
 def protect_sync(text: str, *, customer_id: int | None, conversation_id: str | None) -> Protected:
     """Redact ``text`` (blocking). Raises :class:`EdgeUnavailable` instead of passing it on."""
+    if len(text) > MAX_EDGE_CHARS:
+        logger.error("edge redaction refused a %d-character message unread", len(text))
+        raise EdgeUnavailable("message too long for the edge")
     try:
-        result = protect_incoming(text, customer_id=customer_id, conversation_id=conversation_id)
+        expect = expected_in(conversation_id, text)
+        result = pii_edge.protect_incoming(
+            text, customer_id=customer_id, conversation_id=conversation_id, expect=expect
+        )
     except Exception as exc:
         # The message text stays out of the log: it is exactly what could not be redacted.
         logger.error("edge redaction failed (%s); message not forwarded", type(exc).__name__)
@@ -58,23 +92,24 @@ def protect_sync(text: str, *, customer_id: int | None, conversation_id: str | N
 
 
 def _load_detector() -> None:
-    # The first detection builds the spaCy pipeline (seconds); doing it now, on the edge
-    # thread, keeps the first shopper from waiting. A failure here surfaces on that message.
+    # The first detection loads phonenumbers' metadata; doing it now, on the edge thread,
+    # keeps the first shopper from waiting. A failure here surfaces on that message.
     try:
-        protect_incoming("warm up", customer_id=None, conversation_id=None)
+        pii_edge.protect_incoming("warm up +1 415 555 0132")
     except Exception:
         logger.exception("the PII detector failed to load: messages will be refused")
 
 
 def warm_up() -> None:
     """Load the detector on the edge thread now, so the first shopper does not wait for it."""
-    _executor.submit(_load_detector)
+    _short_lane.submit(_load_detector)
 
 
 async def protect(text: str, *, customer_id: int | None, conversation_id: str | None) -> Protected:
-    """Redact ``text`` on the edge worker thread."""
+    """Redact ``text`` on an edge worker thread (the lane depends on its length)."""
+    lane = _short_lane if len(text) <= SHORT_MESSAGE_CHARS else _long_lane
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        _executor,
+        lane,
         lambda: protect_sync(text, customer_id=customer_id, conversation_id=conversation_id),
     )

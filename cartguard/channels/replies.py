@@ -7,6 +7,8 @@ what to do next, and never echo the shopper's text back.
 
 from __future__ import annotations
 
+from cartguard.pii import policy as pii_policy
+
 
 def too_long(limit: int) -> str:
     return (
@@ -86,10 +88,11 @@ def security_tip(pii_removed: object) -> tuple[str, list[dict[str, str]]] | None
     typing it was a mistake. One tip per message, the most important first.
     """
     labels = set(pii_removed) if isinstance(pii_removed, list | tuple | set | frozenset) else set()
-    if "CREDIT_CARD" in labels:
+    tip = pii_policy.tip_for(str(label) for label in labels)  # which one: the PII policy table
+    if tip == "card":
         return TIP_CARD, [dict(TIP_CARD_BUTTON)]
-    if "PASSWORD" in labels:
+    if tip == "credentials":
         return TIP_CREDENTIALS, []
-    if "US_SSN" in labels:
+    if tip == "ssn":
         return TIP_SSN, []
     return None

@@ -33,9 +33,10 @@ from sqlalchemy.orm import Session
 from cartguard import audit
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics
+from cartguard.pii import policy as pii_policy
 from cartguard.responses import response_text
 from cartguard.shop.models._common import utcnow
-from cartguard.shop.models.stepup import StepUpEnrolment, StepUpSession
+from cartguard.shop.models.stepup import StepUpChallenge, StepUpEnrolment, StepUpSession
 from cartguard.stepup import totp
 from cartguard.stepup._sealing import SecretUnavailable, _vault, open_secret
 from cartguard.stepup.policy import StepUpRules, get_policy
@@ -47,7 +48,9 @@ log = logging.getLogger(__name__)
 FAILURE_RESPONSE = "utter_stepup_failed"
 VERIFIED_RESPONSE = "utter_stepup_verified"
 #: prefix of the vault tokens the channels put where a shopper typed a code
-OTP_TOKEN_PREFIX = "tok_otp_"  # noqa: S105 - a prefix, not a secret
+OTP_TOKEN_PREFIX = f"tok_{pii_policy.token_kind('OTP_CODE')}_"
+#: how long a code stays expected after the gate asked for it (or sent the step-up link)
+CODE_EXPECTED_SECONDS = pii_policy.policy_for("OTP_CODE").expected_for_seconds or 600
 
 
 class StepUpStatus(enum.Enum):
@@ -161,6 +164,7 @@ class StepUpService:
         reason, step = self._match(row, code, now)
         if step is not None and self._claim_step(customer_id, step):
             self._start_session(customer_id, conversation_id, now)
+            self.withdraw_code_request(conversation_id)
             self._audit(customer_id, "stepup.success", context)
             return VerifyOutcome(ok=True)
         return self._fail(customer_id, conversation_id, reason or "replayed", context, now)
@@ -253,6 +257,9 @@ class StepUpService:
             self._session.execute(
                 delete(StepUpSession).where(StepUpSession.customer_id == customer_id)
             )
+            self._session.execute(
+                delete(StepUpChallenge).where(StepUpChallenge.customer_id == customer_id)
+            )
             self._audit(
                 customer_id,
                 "stepup.lockout",
@@ -260,6 +267,36 @@ class StepUpService:
             )
             return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
         return VerifyOutcome(ok=False, locked=False, remaining_attempts=limit - failures)
+
+    # -- a code is expected (read by the channel edge) -------------------------------------
+
+    def ask_for_code(self, customer_id: int, conversation_id: str) -> None:
+        """The gate asked for a code (in the chat, or by sending a step-up link): until it is
+        verified, cancelled, locked out or ``CODE_EXPECTED_SECONDS`` have passed, the channel
+        edge tokenizes any six-digit number typed in this conversation."""
+        if not _valid_subject(customer_id, conversation_id):
+            return
+        now = self._now()
+        expires = now + timedelta(seconds=CODE_EXPECTED_SECONDS)
+        row = self._session.get(StepUpChallenge, conversation_id, populate_existing=True)
+        if row is None:
+            self._session.add(
+                StepUpChallenge(
+                    conversation_id=conversation_id,
+                    customer_id=customer_id,
+                    asked_at=now,
+                    expires_at=expires,
+                )
+            )
+        else:
+            row.customer_id, row.asked_at, row.expires_at = customer_id, now, expires
+        self._session.flush()
+
+    def withdraw_code_request(self, conversation_id: str) -> None:
+        """No code is expected here any more (verified, cancelled, conversation ended)."""
+        self._session.execute(
+            delete(StepUpChallenge).where(StepUpChallenge.conversation_id == conversation_id)
+        )
 
     # -- session lifetime ----------------------------------------------------------------
 
@@ -276,6 +313,7 @@ class StepUpService:
         self._session.execute(
             delete(StepUpSession).where(StepUpSession.conversation_id == conversation_id)
         )
+        self.withdraw_code_request(conversation_id)
 
     def purge_expired(self) -> int:
         """Delete step-up sessions that can no longer count; returns how many went."""
@@ -290,6 +328,7 @@ class StepUpService:
                 )
             )
         )
+        self._session.execute(delete(StepUpChallenge).where(StepUpChallenge.expires_at <= now))
         return result.rowcount or 0
 
     def _audit(self, customer_id: int, action: str, details: dict[str, object]) -> None:
@@ -297,6 +336,19 @@ class StepUpService:
             self._session, f"customer:{customer_id}", action, f"customer:{customer_id}", details
         )
         metrics.record_stepup(action)
+
+
+def code_pending(session: Session, conversation_id: str, now: datetime | None = None) -> bool:
+    """Is a step-up code expected in this conversation right now? (The channel edge asks.)"""
+    if not isinstance(conversation_id, str) or not 0 < len(conversation_id) <= 64:
+        return False
+    found = session.execute(
+        select(StepUpChallenge.conversation_id).where(
+            StepUpChallenge.conversation_id == conversation_id,
+            StepUpChallenge.expires_at > (now or utcnow()),
+        )
+    ).first()
+    return found is not None
 
 
 def _valid_subject(customer_id: object, conversation_id: object) -> bool:

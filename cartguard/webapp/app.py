@@ -26,7 +26,7 @@ from cartguard.keys import load_keys
 from cartguard.monitoring.service import install_web as install_monitoring
 from cartguard.settings import Settings, get_settings
 from cartguard.shop.db import DatabaseUnavailable, get_engine, session_scope
-from cartguard.stores.log_redaction import install_log_redaction
+from cartguard.stores.log_redaction import install_log_redaction, log_off_loop
 from cartguard.webapp import auth, views
 from cartguard.webapp.outbox import retry_forever
 from cartguard.webapp.security import (
@@ -145,7 +145,10 @@ def _install_middleware(app: Sanic) -> None:
     async def before(request: Request) -> HTTPResponse | None:
         _prepare(request)
         if not csrf_ok(request, request.app.ctx.web_key):
-            log.info("refused %s %s: missing or wrong CSRF token", request.method, request.path)
+            # the path is the client's: its redaction runs off the event loop (bounded anyway)
+            await log_off_loop(
+                log.info, "refused %s %s: missing or wrong CSRF token", request.method, request.path
+            )
             return render(
                 request,
                 "error.html",
@@ -203,7 +206,13 @@ def _install_error_pages(app: Sanic) -> None:
         status = getattr(exc, "status_code", 500) or 500
         if status >= 500:
             # type only: exception text could quote what a shopper typed
-            log.error("request %s %s failed: %s", request.method, request.path, type(exc).__name__)
+            await log_off_loop(
+                log.error,
+                "request %s %s failed: %s",
+                request.method,
+                request.path,
+                type(exc).__name__,
+            )
         return page(
             request,
             status,

@@ -130,6 +130,12 @@ def test_window_inside_a_number_grouped_in_fours_is_not_a_card() -> None:
     assert labels(f"item 2: {grouped(VISA, ' ')}")["CREDIT_CARD"] == grouped(VISA, " ")
 
 
+def test_two_cards_pasted_one_after_the_other_are_both_masked() -> None:
+    other = make_card("5", 16, "1204736158")
+    text = f"{grouped(VISA, ' ')} {grouped(other, ' ')}"
+    assert redact(text).text == f"{card_mask(VISA)} {card_mask(other)}"
+
+
 def test_card_work_is_bounded_per_digit_group(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cubic attack of issue 16: windows are checked at most 19 per group, never all
     combinations of groups (a count, not a timing)."""

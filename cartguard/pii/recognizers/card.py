@@ -9,7 +9,8 @@ Inside a run, windows of consecutive whole groups holding 13-19 digits are check
 enumerates group combinations, so the work is linear in the text (at most 19 windows per
 group, each checked in constant time with prefix sums). A window that starts inside a run must
 not simply continue the run's grouping (a window in the middle of a 22-digit parcel number
-printed in fours is not a card). When several windows from one start pass, the longest wins:
+printed in fours is not a card), unless a card ended right before it (two cards pasted one
+after the other). When several windows from one start pass, the longest wins:
 no digit of a valid number is left in clear (a security code typed right after a card may be
 swallowed; the mask then hides it, see :func:`cartguard.pii.validators.card_mask`).
 """
@@ -61,16 +62,17 @@ class CreditCardRecognizer(Recognizer):
         for a, b in groups:
             bounds.append(bounds[-1] + b - a)
         seps = [chunk[groups[k][1] : groups[k + 1][0]] for k in range(len(groups) - 1)]
-        index, count = 0, len(groups)
+        index, count, card_ended = 0, len(groups), -1
         while index < count:
-            best = self._best_window(index, count, bounds, digits, seps, luhn_ok)
+            fresh_start = index == card_ended  # right after a card: a new number may start
+            best = self._best_window(index, count, bounds, digits, seps, luhn_ok, fresh_start)
             if best is None:
                 index += 1
                 continue
             lengths = [bounds[k + 1] - bounds[k] for k in range(index, best)]
             start, end = offset + groups[index][0], offset + groups[best - 1][1]
             yield self.span(start, end, _score(lengths))
-            index = best
+            index = card_ended = best
 
     @staticmethod
     def _best_window(
@@ -80,6 +82,7 @@ class CreditCardRecognizer(Recognizer):
         digits: str,
         seps: list[str],
         luhn_ok: Callable[[int, int], bool],
+        fresh_start: bool,
     ) -> int | None:
         first = bounds[index]
         if digits[first] not in _ISSUER_DIGITS:
@@ -91,7 +94,12 @@ class CreditCardRecognizer(Recognizer):
                 break
             if length < _MIN:
                 continue
-            if index > 0 and stop - index > 1 and _continues_grouping(index, bounds, seps):
+            if (
+                index > 0
+                and not fresh_start
+                and stop - index > 1
+                and _continues_grouping(index, bounds, seps)
+            ):
                 return None
             candidate = digits[first : first + length]
             if not card_brand_ok(candidate) or not luhn_ok(first, first + length):

@@ -43,3 +43,20 @@ class StepUpSession(Base):
     customer_id = Column(Integer, ForeignKey("customers.id"), primary_key=True, index=True)
     verified_at = Column(DateTime, nullable=False)  # start of the absolute window
     last_active_at = Column(DateTime, nullable=False, index=True)  # start of the idle window
+
+
+class StepUpChallenge(Base):
+    """A step-up code is expected in this conversation (asked in the chat, or a link sent).
+
+    Written by the step-up gate, ended by a verified code, a lockout or a cancel, and good for
+    a fixed time (:mod:`cartguard.pii.policy`, ``OTP_CODE``). The channel edge reads it to
+    know that a bare six-digit number in this conversation is a code to tokenize; it learns
+    this from the database, never from the client.
+    """
+
+    __tablename__ = "stepup_challenges"
+
+    conversation_id = Column(String(64), primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    asked_at = Column(DateTime, nullable=False)
+    expires_at = Column(DateTime, nullable=False, index=True)
