@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import socket
@@ -72,11 +73,15 @@ def _train(root: Path, env: dict[str, str], label: str) -> dict[str, object]:
     before = model.stat().st_mtime_ns if model.exists() else None
     log = root / "var" / "logs" / "train.log"
     offset = log.stat().st_size if log.exists() else 0
+    before_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(
         ["bash", "scripts/train-if-stale.sh"], cwd=root, env=env, capture_output=True, text=True
     )
     seconds = time.monotonic() - started
+    after_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after_cpu.ru_utime - before_cpu.ru_utime) + (after_cpu.ru_stime - before_cpu.ru_stime)
+    load = os.getloadavg()[0]
     if result.returncode != 0:
         raise SystemExit(f"{label}: training failed\n{result.stdout}\n{result.stderr}")
     assert model.exists() and model.stat().st_mtime_ns != before, f"{label}: no new model"
@@ -84,12 +89,21 @@ def _train(root: Path, env: dict[str, str], label: str) -> dict[str, object]:
     text = log.read_text(errors="replace")[offset:]
     restored = sorted(set(re.findall(r"Restored component '(\w+)' from cache", text)))
     trained = sorted(set(re.findall(r"Starting to train component '(\w+)'", text)))
-    print(f"  {label}: {seconds:.1f} s, complete model: {complete}")
+    print(
+        f"  {label}: {seconds:.1f} s (CPU {cpu:.0f} s, load average {load:.1f}),"
+        f" complete model: {complete}"
+    )
     print(f"    trained: {', '.join(trained) or '-'}")
     print(f"    restored from cache: {', '.join(restored) or '-'}")
     if not complete:
         raise SystemExit(f"{label}: the model lacks NLU or dialogue components")
-    return {"seconds": round(seconds, 1), "trained": trained, "restored": restored}
+    return {
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average": round(load, 1),
+        "trained": trained,
+        "restored": restored,
+    }
 
 
 def _add_copy_of_first(path: Path, key: str, name_key: str) -> None:

@@ -152,6 +152,7 @@ def start(data_dir: Path, customers: int = 3, timeout_seconds: float = 420) -> R
         ACTION_PORT=str(free_port()),
         WEB_PORT=str(free_port()),
         PAYMENT_PROVIDER_PORT=str(free_port()),
+        SMTP_PORT=str(free_port()),
     )
     for setup in (["init-keys"], ["seed", "--customers", str(customers)]):
         subprocess.run([str(CARTGUARD), *setup], env=env, check=True, capture_output=True)  # noqa: S603

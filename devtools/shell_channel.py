@@ -30,6 +30,7 @@ import argparse
 import inspect
 import ipaddress
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -227,6 +228,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """Linux: the child is sent SIGTERM when the launcher dies, even when it is killed."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _wait_http(url: str, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
     import requests
 
@@ -252,6 +260,7 @@ def _start_action_server(env: dict[str, str], log: Path) -> tuple[subprocess.Pop
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
     _wait_http(f"http://127.0.0.1:{port}/health", process, log)
     return process, f"http://127.0.0.1:{port}/webhook"
@@ -265,9 +274,20 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def _endpoint_env(customer_id: int) -> dict[str, str]:
+    """The environment endpoints.yml expands (what `cartguard shell-env` exports for run.sh)."""
+    settings = get_settings()
+    return {
+        **os.environ,
+        CUSTOMER_ENV: str(customer_id),
+        "CARTGUARD_DATA_DIR": str(settings.data_dir),
+        "CARTGUARD_ACTION_TOKEN": load_keys(settings).get("action_token"),
+    }
+
+
 def shell(customer_id: int, model: Path, logs: Path) -> int:
     """Rasa with the development channel: its shell prompt, as ``customer_id``."""
-    env = {**os.environ, CUSTOMER_ENV: str(customer_id)}
+    env = _endpoint_env(customer_id)
     actions, action_url = _start_action_server(env, logs / "shell-actions.log")
     env["CARTGUARD_ACTION_URL"] = action_url
     rasa_log = logs / "shell-rasa.log"
@@ -293,6 +313,7 @@ def shell(customer_id: int, model: Path, logs: Path) -> int:
                 cwd=PROJECT,
                 env=env,
                 stderr=handle,
+                preexec_fn=_die_with_parent,
             )
     finally:
         _stop(actions)
@@ -300,8 +321,9 @@ def shell(customer_id: int, model: Path, logs: Path) -> int:
 
 def interactive(customer_id: int, model: Path, logs: Path, extra: list[str]) -> int:
     """``rasa interactive`` (on loopback) whose actions see ``customer_id`` as the shopper."""
-    env = {**os.environ, CUSTOMER_ENV: str(customer_id)}
+    env = _endpoint_env(customer_id)
     actions, action_url = _start_action_server(env, logs / "interactive-actions.log")
+    os.environ.update(env)
     os.environ["CARTGUARD_ACTION_URL"] = action_url
     try:
         attach_identity_to_action_calls(customer_id)

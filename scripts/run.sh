@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export CARTGUARD_DATA_DIR=${CARTGUARD_DATA_DIR:-$PWD/var}
 export RASA_PORT=${RASA_PORT:-5005} ACTION_PORT=${ACTION_PORT:-5055} WEB_PORT=${WEB_PORT:-8080}
-export PAYMENT_PROVIDER_PORT=${PAYMENT_PROVIDER_PORT:-8090}
+export PAYMENT_PROVIDER_PORT=${PAYMENT_PROVIDER_PORT:-8090} SMTP_PORT=${SMTP_PORT:-8025}
 MODEL=${CARTGUARD_MODEL:-models/cartguard.tar.gz}
 LOGS="$CARTGUARD_DATA_DIR/logs"
 mkdir -p "$LOGS"
@@ -58,10 +58,17 @@ start() { # name, log file, command...
   names+=("$name")
 }
 
+answers() { # url: an HTTP URL that answers 2xx, or smtp://host:port that accepts a connection
+  case "$1" in
+    smtp://*) local hostport=${1#smtp://}; (exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}") 2>/dev/null ;;
+    *) curl -fsS -o /dev/null "$1" 2>/dev/null ;;
+  esac
+}
+
 wait_for() { # name, url, seconds, log file
   local name=$1 url=$2 limit=$3 log=$4 waited=0
   printf "    %-17s" "$name"
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+  until answers "$url"; do
     for index in "${!pids[@]}"; do
       if ! kill -0 "${pids[$index]}" 2>/dev/null; then
         echo
@@ -88,20 +95,23 @@ if [ ! -f "$MODEL" ]; then
 fi
 
 echo "==> starting the assistant on $probe (logs in $LOGS/)"
-logs_of=("$LOGS/payment-provider.log" "$LOGS/actions.log" "$LOGS/web.log" "$LOGS/rasa.log")
-# the development stand-in for the card payment provider (loopback, dev keys only)
+logs_of=("$LOGS/payment-provider.log" "$LOGS/mail-catcher.log" "$LOGS/actions.log"
+  "$LOGS/web.log" "$LOGS/rasa.log")
+# development stand-ins (loopback only): the card payment provider and an SMTP mail catcher
 start "payment provider" "${logs_of[0]}" $BIN/python -m devtools.payment_provider
-start "action server" "${logs_of[1]}" $BIN/python -m cartguard.action_server --port "$ACTION_PORT"
-start "web service" "${logs_of[2]}" $BIN/python -m cartguard.webapp
-start "Rasa" "${logs_of[3]}" \
+start "mail catcher" "${logs_of[1]}" $BIN/python -m devtools.mail_catcher
+start "action server" "${logs_of[2]}" $BIN/python -m cartguard.action_server --port "$ACTION_PORT"
+start "web service" "${logs_of[3]}" $BIN/python -m cartguard.webapp
+start "Rasa" "${logs_of[4]}" \
   $BIN/python -m cartguard.rasa_main run --model "$MODEL" \
   --endpoints endpoints.yml --credentials credentials.yml --port "$RASA_PORT" --enable-api
 
 wait_for "payment provider" "http://127.0.0.1:$PAYMENT_PROVIDER_PORT/healthz" 90 "${logs_of[0]}"
-wait_for "action server" "http://$probe:$ACTION_PORT/health" 90 "${logs_of[1]}"
-wait_for "web service" "http://$probe:$WEB_PORT/healthz" 90 "${logs_of[2]}"
+wait_for "mail catcher" "smtp://127.0.0.1:$SMTP_PORT" 90 "${logs_of[1]}"
+wait_for "action server" "http://$probe:$ACTION_PORT/health" 90 "${logs_of[2]}"
+wait_for "web service" "http://$probe:$WEB_PORT/healthz" 90 "${logs_of[3]}"
 echo "    Rasa is loading the model (about a minute on 2 cores)"
-wait_for "Rasa" "http://$probe:$RASA_PORT/" 300 "${logs_of[3]}"
+wait_for "Rasa" "http://$probe:$RASA_PORT/" 300 "${logs_of[4]}"
 
 rule="------------------------------------------------------------------------------"
 echo

@@ -2,7 +2,8 @@
 
 The stack is started exactly the way ``make run`` starts it (``scripts/run.sh``, after
 ``cartguard init-keys`` and ``cartguard seed``), on free ports given through RASA_PORT,
-ACTION_PORT, WEB_PORT and PAYMENT_PROVIDER_PORT, with its own CARTGUARD_DATA_DIR. Then:
+ACTION_PORT, WEB_PORT, PAYMENT_PROVIDER_PORT and SMTP_PORT, with its own CARTGUARD_DATA_DIR
+(:mod:`devtools.runstack`). Then:
 
 * the URL the script prints (``http://localhost:PORT/``) and the same page on 127.0.0.1 both
   work: log in with a printed demo login, open the widget, get an answer, no console error
@@ -20,169 +21,54 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
 import pytest
 import requests
 
+from devtools import runstack
+from devtools.runstack import RunningStack, alive, cmdline
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PROJECT = Path(__file__).resolve().parents[2]
-RUN_SCRIPT = PROJECT / "scripts" / "run.sh"
-CARTGUARD = Path(sys.executable).parent / "cartguard"
-LOGIN_LINE = re.compile(r"^\s+(\d+)\s+(.+?)\s{2,}(\S+@\S+)\s+(\S+)\s*$")
-
-
-@dataclass
-class RunningScript:
-    process: subprocess.Popen
-    data_dir: Path
-    env: dict[str, str]
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.output)
-
-    def descendants(self) -> list[int]:
-        """Every process below run.sh (the servers it started), by walking /proc."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-        found, todo = [], [self.process.pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                found.append(child)
-                todo.append(child)
-        return found
-
-    def servers(self) -> list[int]:
-        """The long-running Python servers among the descendants (not a passing curl)."""
-        return [pid for pid in self.descendants() if b"python" in _cmdline(pid)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has stopped; only its exit status is left
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _reader(process: subprocess.Popen, sink: list[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        sink.append(line)
 
 
 @pytest.fixture(scope="module")
-def run_script(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningScript]:
+def run_script(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     model = PROJECT / "models" / "cartguard.tar.gz"
     assert model.exists(), "no trained model: run `make train` first"
-    data = tmp_path_factory.mktemp("run-script-var")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTGUARD_")}
-    env.update(
-        CARTGUARD_DATA_DIR=str(data),
-        RASA_PORT=str(_free_port()),
-        ACTION_PORT=str(_free_port()),
-        WEB_PORT=str(_free_port()),
-        PAYMENT_PROVIDER_PORT=str(_free_port()),
-    )
-    for setup in (["init-keys"], ["seed", "--customers", "3"]):  # what `make setup` runs
-        subprocess.run([str(CARTGUARD), *setup], env=env, check=True, capture_output=True)
-    process = subprocess.Popen(
-        ["bash", str(RUN_SCRIPT)],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, like a terminal's foreground job
-    )
-    running = RunningScript(process, data, env)
-    threading.Thread(target=_reader, args=(process, running.output), daemon=True).start()
-    deadline = time.monotonic() + 420
-    while "Stop: Ctrl-C" not in running.text:
-        if process.poll() is not None or time.monotonic() > deadline:
-            logs = "\n".join(
-                f"--- {log.name}\n{log.read_text()[-2000:]}"
-                for log in sorted((data / "logs").glob("*.log"))
-            )
-            process.kill()
-            pytest.fail(f"run.sh did not come up:\n{running.text}\n{logs}")
-        time.sleep(1)
-    yield running
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-    for pid in running.descendants():
-        os.kill(pid, signal.SIGKILL)
-
-
-def _printed_url(running: RunningScript) -> str:
-    match = re.search(r"Open:\s+(\S+)", running.text)
-    assert match, running.text
-    return match.group(1)
-
-
-def _printed_logins(running: RunningScript) -> list[tuple[int, str, str, str]]:
-    logins = []
-    for line in running.text.splitlines():
-        if match := LOGIN_LINE.match(line):
-            logins.append((int(match[1]), match[2].strip(), match[3], match[4]))
-    return logins
+    try:
+        stack = runstack.start(tmp_path_factory.mktemp("run-script-var"), customers=3)
+    except runstack.StackDidNotStart as exc:
+        pytest.fail(str(exc))
+    yield stack
+    stack.stop()
 
 
 def test_the_console_is_quiet_and_ends_with_the_url_and_demo_logins(run_script) -> None:
     text = run_script.text
     assert not re.search(r"warn|deprecat|traceback", text, re.I), text
-    url = _printed_url(run_script)
+    url = run_script.url
     assert url == f"http://localhost:{run_script.env['WEB_PORT']}/"
     assert text.index("Open:") > text.rindex("ready after")  # after every step line
-    logins = _printed_logins(run_script)
-    assert [number for number, *_ in logins] == [1, 2, 3], text
-    for _, name, email, _ in logins:  # a demo customer's e-mail is their own name's
-        first, last = name.lower().split()[:2]
-        assert email.startswith(re.sub(r"[^a-z0-9.]", "", f"{first}.{last}")), (name, email)
+    logins = run_script.logins
+    assert [login.customer_id for login in logins] == [1, 2, 3], text
+    for login in logins:  # a demo customer's e-mail is their own name's
+        first, last = login.name.lower().split()[:2]
+        expected = re.sub(r"[^a-z0-9.]", "", f"{first}.{last}")
+        assert login.email.startswith(expected), login
 
 
 @pytest.mark.parametrize("host", ["printed", "127.0.0.1"])
 def test_the_printed_url_and_the_other_loopback_name_both_chat(chromium, run_script, host) -> None:
-    url = _printed_url(run_script).rstrip("/")
+    url = run_script.url.rstrip("/")
     if host != "printed":
         url = url.replace("localhost", host)
-    _, _, email, password = _printed_logins(run_script)[0]
+    email, password = run_script.logins[0].email, run_script.logins[0].password
     context = chromium.new_context()
     page = context.new_page()
     problems: list[str] = []
@@ -237,9 +123,9 @@ def test_no_process_listens_on_a_public_address(run_script) -> None:
             inode = target.removeprefix("socket:[").removesuffix("]")
             if target.startswith("socket:[") and inode in listening:
                 found.setdefault(pid, []).append(listening[inode])
-    assert len(found) >= 4, found  # payment provider, action server, web service, Rasa
+    assert len(found) >= 5, found  # provider, mail catcher, actions, web service, Rasa
     public = {pid: addrs for pid, addrs in found.items() if not all(map(_is_loopback_hex, addrs))}
-    assert public == {}, {pid: _cmdline(pid) for pid in public}
+    assert public == {}, {pid: cmdline(pid) for pid in public}
 
 
 def test_no_secret_is_on_any_command_line_yet_rasa_requires_it(run_script) -> None:
@@ -248,12 +134,12 @@ def test_no_secret_is_on_any_command_line_yet_rasa_requires_it(run_script) -> No
     secrets += list(keys["vault_keys"].values())
     secrets += json.loads((run_script.data_dir / "demo-logins.json").read_text()).values()
     servers = run_script.servers()
-    assert len(servers) >= 3
+    assert len(servers) >= 5  # provider, mail catcher, actions, web service, Rasa
     for pid in servers:
-        cmdline = _cmdline(pid)
-        assert cmdline, pid
+        command = cmdline(pid)
+        assert command, pid
         for secret in secrets:
-            assert secret.encode() not in cmdline, (pid, cmdline[:120])
+            assert secret.encode() not in command, (pid, command[:120])
     # the JWT secret did reach Rasa (through the environment): its API refuses anything else
     rasa = f"http://127.0.0.1:{run_script.env['RASA_PORT']}/status"
     assert requests.get(rasa, timeout=10).status_code == 401
@@ -270,11 +156,11 @@ def test_no_secret_is_on_any_command_line_yet_rasa_requires_it(run_script) -> No
 
 def test_ctrl_c_stops_every_process_it_started(run_script) -> None:
     servers = run_script.servers()
-    assert len(servers) >= 3
+    assert len(servers) >= 5
     os.killpg(run_script.process.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
     assert run_script.process.wait(60) != 0
     deadline = time.monotonic() + 30
-    while any(map(_alive, servers)) and time.monotonic() < deadline:
+    while any(map(alive, servers)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert [pid for pid in servers if _alive(pid)] == []
+    assert [pid for pid in servers if alive(pid)] == []
     assert "stopping" in run_script.text
