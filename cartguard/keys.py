@@ -97,8 +97,8 @@ def generate_dev_keys(path: Path) -> bool:
 
 
 def write_key_file(path: Path, data: dict) -> None:
-    """Write the key file atomically with owner-only permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the key file atomically with owner-only permissions (a new directory: 0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

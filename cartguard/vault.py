@@ -28,14 +28,15 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -44,7 +45,9 @@ from cartguard.pii import policy as pii_policy
 from cartguard.pii.tokens import TOKEN_RE
 from cartguard.settings import get_settings
 from cartguard.shop.db import get_engine, session_scope
+from cartguard.shop.locking import begin_write
 from cartguard.shop.models._common import utcnow
+from cartguard.shop.models.staff import StaffAccount
 from cartguard.shop.models.vault import VaultEntry
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,51 @@ DEFAULT_TTL_SECONDS: dict[str, int] = pii_policy.token_lifetimes()
 
 class VaultError(RuntimeError):
     """The vault cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """A column outside the vault table whose values are sealed with the vault keys."""
+
+    model: type
+    attribute: str
+    aad: Callable[[object], bytes]  # binds each value to its row
+
+    @property
+    def table(self) -> str:
+        return self.model.__tablename__
+
+
+def staff_totp_aad(username: str) -> bytes:
+    """What a staff TOTP secret is bound to: its account (a copied secret does not open)."""
+    return f"cartguard-staff-totp:{username}".encode()
+
+
+#: Every column sealed with vault keys outside the vault table. Rotation re-seals each of
+#: them in the same transaction as the vault entries, and a key is dropped only when none
+#: of them uses it any more. A new sealed column must be listed here.
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (
+    SealedColumn(StaffAccount, "totp_secret_enc", lambda row: staff_totp_aad(row.username)),
+)
+
+
+@dataclass
+class RotationReport:
+    """What a rotation did: values re-sealed (per column too) and values it could not read."""
+
+    active_key: str
+    resealed: int = 0
+    resealed_fields: dict[str, int] = field(default_factory=dict)
+    unreadable: set[tuple[str, int]] = field(default_factory=set)
+
+
+OnRotated = Callable[[Session, RotationReport], None]
+
+
+def _present_columns(session: Session) -> list[SealedColumn]:
+    """The sealed columns whose tables exist in this database (a bare vault DB has none)."""
+    tables = set(inspect(session.connection()).get_table_names())
+    return [column for column in SEALED_COLUMNS if column.table in tables]
 
 
 def _token_kind(label: str) -> str:
@@ -259,20 +307,50 @@ class Vault:
                 return None
             return entry.label
 
-    def rotate(self) -> int:
-        """Re-encrypt every entry not sealed with the newest key; returns how many.
+    # -- values sealed outside the vault table ------------------------------------------
+    def seal_field(self, plaintext: str, aad: bytes) -> str:
+        """Seal a secret that another table keeps itself: ``"<key id>:<base64 nonce+ct>"``.
 
-        An entry that cannot be read (edited in the database, or sealed with a key that is
-        gone) is left as it is and logged rather than blocking the rotation; how many were
-        skipped is in ``last_rotation_unreadable``.
+        For values that must stay in their own row (staff TOTP secrets). ``aad`` binds the
+        ciphertext to that row, so a value copied onto another row does not open. Such
+        columns are listed in :data:`SEALED_COLUMNS`, so rotation re-seals them too.
         """
-        return self._rotate()[0]
+        self._ring.refresh_if_changed()
+        kid, key = self._ring.active
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), aad)
+        return f"{kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
-    def _rotate(self) -> tuple[int, int]:
+    def open_field(self, blob: str, aad: bytes) -> str:
+        """Open what :meth:`seal_field` sealed; :class:`VaultError` says why it cannot."""
+        kid, _, payload = (blob or "").partition(":")
+        key = self._ring.get(kid)
+        if key is None:
+            raise VaultError(f"sealed with vault key {kid!r}, which is no longer configured")
+        try:
+            raw = base64.urlsafe_b64decode(payload.encode())
+            return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad).decode()
+        except (InvalidTag, ValueError) as exc:
+            raise VaultError("the sealed value is damaged or belongs to another row") from exc
+
+    # -- rotation ------------------------------------------------------------------------
+    def rotate(self, *, on_rotated: OnRotated | None = None) -> int:
+        """Re-seal everything not sealed with the newest key; returns how many values.
+
+        Vault entries and every :data:`SEALED_COLUMNS` value are re-sealed in one
+        transaction; ``on_rotated(session, report)`` runs inside it (the audit entry), so
+        either all of it commits or none. A value that cannot be read (edited in the
+        database, or sealed with a key that is gone) is left as it is and logged rather
+        than blocking the rotation; how many were skipped is in ``last_rotation_unreadable``.
+        """
+        return self._rotate(on_rotated).resealed
+
+    def _rotate(self, on_rotated: OnRotated | None = None) -> RotationReport:
         self._ring.refresh_if_changed()
         active_kid, _ = self._ring.active
-        count = broken = 0
+        report = RotationReport(active_kid)
         with session_scope(self.engine) as session:
+            begin_write(session)  # SQLite: nobody seals with a key we are about to retire
             stale = session.execute(
                 select(VaultEntry).where(VaultEntry.key_id != active_kid)
             ).scalars()
@@ -282,16 +360,59 @@ class Vault:
                     plaintext = self._open(entry.ciphertext, aad)
                 except (InvalidTag, VaultError) as exc:
                     log.error("vault entry %s cannot be read (%s); not rotated", entry.id, exc)
-                    broken += 1
+                    report.unreadable.add(("vault_entries", entry.id))
                     continue
                 entry.key_id, entry.ciphertext = self._seal(plaintext, aad)
-                count += 1
-        self.last_rotation_unreadable = broken
-        return count, broken
+                report.resealed += 1
+            for column in _present_columns(session):
+                self._reseal_column(session, column, active_kid, report)
+            session.flush()
+            if on_rotated is not None:
+                on_rotated(session, report)
+        self.last_rotation_unreadable = len(report.unreadable)
+        return report
 
-    def add_key_and_rotate(self) -> str:
-        """Add a new newest key to the key file, re-encrypt everything, drop the old keys.
+    def _reseal_column(
+        self, session: Session, column: SealedColumn, active_kid: str, report: RotationReport
+    ) -> None:
+        attribute = getattr(column.model, column.attribute)
+        rows = session.execute(
+            select(column.model).where(~attribute.startswith(f"{active_kid}:"))
+        ).scalars()
+        for row in rows:
+            aad = column.aad(row)
+            try:
+                plaintext = self.open_field(getattr(row, column.attribute), aad)
+            except VaultError as exc:
+                log.error("%s row %s cannot be read (%s); not rotated", column.table, row.id, exc)
+                report.unreadable.add((column.table, row.id))
+                continue
+            setattr(row, column.attribute, self.seal_field(plaintext, aad))
+            report.resealed += 1
+            report.resealed_fields[column.table] = report.resealed_fields.get(column.table, 0) + 1
 
+    def keys_in_use(self, *, ignore: set[tuple[str, int]] = frozenset()) -> dict[str, int]:
+        """How many readable-looking values each key id seals (vault entries and columns)."""
+        counts: dict[str, int] = {}
+        with session_scope(self.engine) as session:
+            rows = session.execute(select(VaultEntry.id, VaultEntry.key_id)).all()
+            for row_id, kid in rows:
+                if ("vault_entries", row_id) not in ignore:
+                    counts[kid] = counts.get(kid, 0) + 1
+            for column in _present_columns(session):
+                attribute = getattr(column.model, column.attribute)
+                for row_id, blob in session.execute(select(column.model.id, attribute)).all():
+                    if (column.table, row_id) not in ignore:
+                        kid = (blob or "").partition(":")[0]
+                        counts[kid] = counts.get(kid, 0) + 1
+        return counts
+
+    def add_key_and_rotate(self, *, on_rotated: OnRotated | None = None) -> str:
+        """Add a new newest key to the key file, re-seal everything, drop the old keys.
+
+        The old keys leave the key file only once nothing readable is sealed with them any
+        more (checked after the re-sealing committed, so a value another process sealed in
+        the meantime keeps its key); otherwise they stay and :class:`VaultError` says so.
         Only for installations whose vault keys live in the key file; with keys in the
         environment the operator adds the key there (see the error message).
         """
@@ -312,14 +433,18 @@ class Vault:
         data["vault_keys"] = keys
         write_key_file(path, data)
         self._ring.reload()
-        _, broken = self._rotate()
-        with session_scope(self.engine) as session:
-            left = session.execute(
-                select(func.count()).select_from(VaultEntry).where(VaultEntry.key_id != new_kid)
-            ).scalar_one()
-        left -= broken  # unreadable under any key: keeping old keys would not help them
-        if left:
-            raise VaultError(f"{left} entries still use old keys; old keys were kept")
+        report = self._rotate(on_rotated)
+        in_use = {
+            kid: n
+            for kid, n in self.keys_in_use(ignore=report.unreadable).items()
+            if kid != new_kid and kid in keys
+        }
+        if in_use:
+            listed = ", ".join(f"{kid} ({n})" for kid, n in sorted(in_use.items()))
+            raise VaultError(
+                f"values are still sealed with old keys: {listed}; the old keys were kept. "
+                "Run `cartguard vault rotate` to re-seal them, then rotate again"
+            )
         data["vault_keys"] = {new_kid: keys[new_kid]}
         write_key_file(path, data)
         self._ring.reload()

@@ -1,37 +1,26 @@
 """``cartguard privacy ...``: privacy requests, retention, transcripts and aggregate stats.
 
 ``export`` and ``erase`` are for Administrators answering a customer's request; ``purge``
-runs the configured retention (no sign-in, so cron can run it: it can only delete what
-the retention setting already says must go); ``transcript`` shows one redacted conversation;
-``stats`` prints counts that identify no one.
+runs the configured retention (cron runs it with a service credential scoped to
+``retention.purge``); ``transcript`` shows one redacted conversation with every control
+character and escape sequence removed; ``stats`` prints counts that identify no one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 from sqlalchemy import func, select
 
 from cartguard import audit
-from cartguard.cli.staff import EXIT_FAILED, staff_session
-from cartguard.privacy.erasure import erase_customer
-from cartguard.privacy.export import export_customer
-from cartguard.privacy.retention import purge as run_purge
-from cartguard.privacy.transcripts import format_transcript, redacted_transcript
+from cartguard.cli.display import shopper_text, terminal_json
+from cartguard.cli.signin import EXIT_FAILED, staff_identity, staff_session, write_private
 from cartguard.shop.models import ConversationOwner, Customer, SupportTicket
 from cartguard.staff.roles import Permission
 
 privacy_app = typer.Typer(no_args_is_help=True, help="Privacy requests, retention, transcripts.")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Owner-only file: an export is a copy of someone's personal data."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
 
 
 @privacy_app.command("export")
@@ -40,14 +29,15 @@ def export(
     output: Path = typer.Option(None, help="write the JSON to this file (mode 0600)"),
 ) -> None:
     """Export all data of one customer as JSON (Administrators)."""
+    from cartguard.privacy.export import export_customer
+
     with staff_session(Permission.CUSTOMER_EXPORT) as (session, who):
         data = export_customer(session, customer_id)
         audit.record(session, who.actor, "privacy.export", f"customer:{customer_id}")
-    text = json.dumps(data, indent=2, ensure_ascii=False)
     if output is None:
-        typer.echo(text)
+        typer.echo(terminal_json(data))
         return
-    _write_private(output, text)
+    write_private(output, json.dumps(data, indent=2, ensure_ascii=False))  # personal data: 0600
     typer.echo(f"export of customer {customer_id} written to {output}")
 
 
@@ -57,6 +47,8 @@ def erase(
     yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
 ) -> None:
     """Erase one customer's data, keeping invoices (Administrators)."""
+    from cartguard.privacy.erasure import erase_customer
+
     if not yes and not typer.confirm(
         f"Erase customer {customer_id}? This cannot be undone (invoices are kept).", default=False
     ):
@@ -73,7 +65,10 @@ def erase(
 @privacy_app.command("purge")
 def purge() -> None:
     """Delete transcripts past retention and expired links, tokens and step-up state."""
-    report = run_purge()
+    from cartguard.privacy.retention import purge as run_purge
+
+    with staff_identity(Permission.RETENTION_PURGE) as who:
+        report = run_purge(actor=who.actor)
     typer.echo(f"retention purge (older than {report.cutoff} UTC):")
     for name, value in report.as_dict().items():
         if name != "cutoff":
@@ -83,13 +78,15 @@ def purge() -> None:
 @privacy_app.command("transcript")
 def transcript(conversation_id: str) -> None:
     """Show one conversation with personal data redacted."""
+    from cartguard.privacy.transcripts import format_transcript, redacted_transcript
+
     with staff_session(Permission.TRANSCRIPTS_READ_REDACTED) as (session, who):
         lines = redacted_transcript(conversation_id)
         audit.record(session, who.actor, "transcripts.show", f"conversation:{conversation_id}")
     if not lines:
         typer.echo(f"no transcript kept for conversation {conversation_id}", err=True)
         raise typer.Exit(EXIT_FAILED)
-    typer.echo(format_transcript(lines))
+    typer.echo(shopper_text(format_transcript(lines)))
 
 
 @privacy_app.command("stats")

@@ -1,23 +1,23 @@
 """``cartguard security ...`` and ``cartguard maintenance ...``: detect, contain, recover.
 
-The commands an operator runs during an incident (see ``docs/runbook.md``). Each one is
-audited with the operating-system user who ran it, in the same transaction as its change.
-``scan`` is also what cron runs (``*/5 * * * * cartguard security scan``); it prints only new
-events and exits 0, so cron mails are news.
+The commands an operator runs during an incident (see ``docs/runbook.md``). Each one signs
+in (``cartguard staff login`` first saves typing a code per command), checks the role table
+and is audited as the signed-in staff account, in the same transaction as its change.
+``scan`` is also what cron runs, with a service credential scoped to ``security.scan``
+(``CARTGUARD_SERVICE_TOKEN_FILE=... cartguard security scan``); it prints only new events and
+exits 0, so cron mails are news.
 """
 
 from __future__ import annotations
 
-import getpass
 from datetime import timedelta
 
 import typer
 
-from cartguard.monitoring import events as events_lib
-from cartguard.monitoring import incident, signals
-from cartguard.monitoring.anomaly import scan as run_scan
+from cartguard.cli.signin import staff_identity, staff_session
 from cartguard.shop.db import session_scope
 from cartguard.shop.models._common import utcnow
+from cartguard.staff.roles import Permission
 
 security_app = typer.Typer(
     no_args_is_help=True, help="Security events and incident response (all audited)."
@@ -25,10 +25,6 @@ security_app = typer.Typer(
 maintenance_app = typer.Typer(
     no_args_is_help=True, help="Maintenance mode: sensitive requests are paused for everyone."
 )
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -43,7 +39,9 @@ def list_events(
     limit: int = typer.Option(50, help="at most this many, newest first"),
 ) -> None:
     """Show the security events the anomaly rules raised."""
-    with session_scope() as session:
+    from cartguard.monitoring import events as events_lib
+
+    with staff_session(Permission.SECURITY_READ) as (session, _who):
         found = events_lib.list_events(
             session,
             since=utcnow() - timedelta(hours=hours),
@@ -61,20 +59,24 @@ def list_events(
 @security_app.command("ack")
 def acknowledge(event_id: int) -> None:
     """Mark an event as handled (it stays in the list and the audit log)."""
-    try:
-        with session_scope() as session:
-            events_lib.acknowledge(session, event_id, actor=_actor())
-    except LookupError as exc:
-        raise _fail(str(exc)) from exc
+    from cartguard.monitoring import events as events_lib
+
+    with staff_session(Permission.SECURITY_RESPOND) as (session, who):
+        events_lib.acknowledge(session, event_id, actor=who.actor)
     typer.echo(f"security event {event_id} acknowledged")
 
 
 @security_app.command("scan")
 def scan() -> None:
     """Run the anomaly rules now and print the events that are new (for cron)."""
-    signals.flush()
-    with session_scope() as session:
-        lines = [events_lib.describe(event) for event in run_scan(session)]
+    from cartguard.monitoring import events as events_lib
+    from cartguard.monitoring import signals
+    from cartguard.monitoring.anomaly import scan as run_scan
+
+    with staff_identity(Permission.SECURITY_SCAN):
+        signals.flush()
+        with session_scope() as session:
+            lines = [events_lib.describe(event) for event in run_scan(session)]
     for line in lines:
         typer.echo(line)
 
@@ -84,13 +86,16 @@ def revoke_sessions(
     yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
 ) -> None:
     """Log every shopper out: new login and session keys, all sessions ended."""
-    if not yes and not typer.confirm(
-        "Every shopper will be signed out and every chat restarted. Continue?"
-    ):
-        raise typer.Exit(code=1)
+    from cartguard.monitoring import incident
+
+    with staff_identity(Permission.SECURITY_RESPOND) as who:
+        if not yes and not typer.confirm(
+            "Every shopper will be signed out and every chat restarted. Continue?"
+        ):
+            raise typer.Exit(code=1)
     try:
         with session_scope() as session:
-            result = incident.revoke_sessions(session, actor=_actor())
+            result = incident.revoke_sessions(session, actor=who.actor)
     except incident.IncidentError as exc:
         raise _fail(f"revocation failed: {exc}") from exc
     typer.echo(
@@ -114,29 +119,37 @@ def revoke_sessions(
 
 @security_app.command("rotate-vault")
 def rotate_vault() -> None:
-    """New vault key; every entry re-encrypted; the old keys are deleted."""
-    try:
-        key_id = incident.rotate_vault(actor=_actor())
-    except incident.IncidentError as exc:
-        raise _fail(str(exc)) from exc
-    typer.echo(f"vault key {key_id} is now the only key; every entry was re-encrypted")
+    """New vault key; every sealed secret re-sealed; old keys deleted once unused."""
+    from cartguard.monitoring import incident
+
+    with staff_identity(Permission.KEYS_ROTATE) as who:
+        try:
+            key_id = incident.rotate_vault(actor=who.actor)
+        except incident.IncidentError as exc:
+            raise _fail(str(exc)) from exc
+    typer.echo(
+        f"vault key {key_id} is now the only key; every vault entry and staff authenticator "
+        "secret was re-sealed in one transaction"
+    )
 
 
 def _block(kind: str, value: str | None, given: str | None, hours: float | None, reason: str):
-    try:
-        with session_scope() as session:
+    from cartguard.monitoring import incident
+
+    with staff_session(Permission.SECURITY_RESPOND) as (session, who):
+        try:
             row = incident.block(
                 session,
                 kind,
                 value,
-                actor=_actor(),
+                actor=who.actor,
                 pseudonym_value=given,
                 reason=reason,
                 hours=hours,
             )
-            digest, until = row.pseudonym, row.expires_at
-    except incident.IncidentError as exc:
-        raise _fail(str(exc)) from exc
+        except incident.IncidentError as exc:
+            raise ValueError(str(exc)) from exc
+        digest, until = row.pseudonym, row.expires_at
     when = f"until {until:%Y-%m-%d %H:%M} UTC" if until else "until unblocked"
     typer.echo(f"blocked {kind}:{digest} {when} (the channels notice within a few seconds)")
 
@@ -175,20 +188,24 @@ def unblock(
     pseudonym: str = _PSEUDONYM,
 ) -> None:
     """Lift a block."""
-    try:
-        with session_scope() as session:
+    from cartguard.monitoring import incident
+
+    with staff_session(Permission.SECURITY_RESPOND) as (session, who):
+        try:
             found = incident.unblock(
-                session, kind, value, actor=_actor(), pseudonym_value=pseudonym
+                session, kind, value, actor=who.actor, pseudonym_value=pseudonym
             )
-    except incident.IncidentError as exc:
-        raise _fail(str(exc)) from exc
+        except incident.IncidentError as exc:
+            raise ValueError(str(exc)) from exc
     typer.echo("block lifted" if found else "there was no such block (nothing changed)")
 
 
 @security_app.command("blocks")
 def blocks() -> None:
     """List the active blocks (pseudonyms only)."""
-    with session_scope() as session:
+    from cartguard.monitoring import incident
+
+    with staff_session(Permission.SECURITY_READ) as (session, _who):
         rows = [
             f"{r.kind}:{r.pseudonym}  by {r.created_by} at {r.created_at:%Y-%m-%d %H:%M}  "
             f"{'until ' + r.expires_at.strftime('%Y-%m-%d %H:%M') if r.expires_at else 'no expiry'}"
@@ -201,21 +218,26 @@ def blocks() -> None:
 @maintenance_app.command("on")
 def maintenance_on() -> None:
     """Pause sensitive requests (balances, invoices, refunds...) for everyone."""
-    with session_scope() as session:
-        incident.set_maintenance(session, True, actor=_actor())
+    from cartguard.monitoring import incident
+
+    with staff_session(Permission.SECURITY_RESPOND) as (session, who):
+        incident.set_maintenance(session, True, actor=who.actor)
     typer.echo("maintenance mode ON: sensitive requests are answered 'not available right now'")
 
 
 @maintenance_app.command("off")
 def maintenance_off() -> None:
     """Resume sensitive requests."""
-    with session_scope() as session:
-        incident.set_maintenance(session, False, actor=_actor())
+    from cartguard.monitoring import incident
+
+    with staff_session(Permission.SECURITY_RESPOND) as (session, who):
+        incident.set_maintenance(session, False, actor=who.actor)
     typer.echo("maintenance mode OFF: sensitive requests work again")
 
 
 @maintenance_app.command("status")
 def maintenance_status() -> None:
+    """Say whether maintenance mode is on (no sign-in: shoppers see it anyway)."""
     from cartguard.maintenance import is_enabled
 
     with session_scope() as session:

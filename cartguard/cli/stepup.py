@@ -2,20 +2,19 @@
 
 ``totp-code`` and ``totp-secret`` print secrets, so they work only with generated dev keys:
 the same binary pointed at a production installation refuses. The staff commands under
-``cartguard stepup`` are audited with the operating-system user who ran them.
+``cartguard stepup`` sign in (:mod:`cartguard.cli.signin`), check the role table and are
+audited as the signed-in staff account.
 """
 
 from __future__ import annotations
 
-import getpass
-
 import typer
 
+from cartguard.cli.signin import staff_session
 from cartguard.keys import load_keys
 from cartguard.shop.db import session_scope
 from cartguard.shop.models._common import utcnow
-from cartguard.stepup import admin, totp
-from cartguard.stepup.enrolment import demo_secret, enroll_demo_customers
+from cartguard.staff.roles import Permission
 
 stepup_app = typer.Typer(no_args_is_help=True, help="Step-up (2FA) staff tools.")
 
@@ -27,6 +26,8 @@ def _require_dev_keys(what: str) -> None:
 
 
 def _demo_secret_or_exit(customer_id: int) -> str:
+    from cartguard.stepup.enrolment import demo_secret
+
     with session_scope() as session:
         secret = demo_secret(session, customer_id)
     if secret is None:
@@ -41,6 +42,8 @@ def _demo_secret_or_exit(customer_id: int) -> str:
 
 def totp_code(customer_id: int) -> None:
     """Print a demo customer's current step-up code (dev keys only)."""
+    from cartguard.stepup import totp
+
     _require_dev_keys("step-up codes")
     typer.echo(totp.current_code(_demo_secret_or_exit(customer_id), utcnow()))
 
@@ -51,18 +54,12 @@ def totp_secret(customer_id: int) -> None:
     typer.echo(_demo_secret_or_exit(customer_id))
 
 
-def _staff_actor() -> str:
-    return f"staff:{getpass.getuser()}"
-
-
 def _run_staff(action: str, customer_id: int, done: str) -> None:
+    from cartguard.stepup import admin
+
     operation = {"disable": admin.disable, "unlock": admin.unlock, "reset": admin.reset}[action]
-    try:
-        with session_scope() as session:
-            operation(session, customer_id, actor=_staff_actor())
-    except admin.NotEnrolled as exc:
-        typer.echo(f"nothing to do: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    with staff_session(Permission.STEPUP_MANAGE) as (session, who):
+        operation(session, customer_id, actor=who.actor)
     typer.echo(done)
 
 
@@ -92,12 +89,10 @@ def reset(customer_id: int) -> None:
 @stepup_app.command("status")
 def status(customer_id: int) -> None:
     """Show one customer's step-up state (never the secret)."""
-    try:
-        with session_scope() as session:
-            state = admin.describe(session, customer_id)
-    except admin.NotEnrolled as exc:
-        typer.echo(str(exc))
-        raise typer.Exit(code=1) from exc
+    from cartguard.stepup import admin
+
+    with staff_session(Permission.STEPUP_READ) as (session, _who):
+        state = admin.describe(session, customer_id)
     typer.echo(
         f"customer {state.customer_id}: enrolled={state.enrolled} disabled={state.disabled} "
         f"failures={state.failures} locked_until={state.locked_until or '-'}"
@@ -107,6 +102,8 @@ def status(customer_id: int) -> None:
 @stepup_app.command("enrol-demo")
 def enrol_demo(customer_ids: list[int]) -> None:
     """Enrol demo customers directly and print their secrets (dev keys only)."""
+    from cartguard.stepup.enrolment import enroll_demo_customers
+
     _require_dev_keys("step-up secrets")
     with session_scope() as session:
         secrets = enroll_demo_customers(session, customer_ids)

@@ -2,7 +2,8 @@
 
 Moderators see a ticket's customer by number only, and its summary and transcript pass
 through the PII redactor again on display (tickets are stored redacted; this is the second
-lock on the same door).
+lock on the same door). Everything a shopper wrote is printed without control characters or
+escape sequences (:mod:`cartguard.cli.display`), so it cannot drive the moderator's terminal.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import typer
 from sqlalchemy import select
 
 from cartguard import audit
-from cartguard.cli.staff import EXIT_FAILED, staff_session
-from cartguard.privacy.integrations import redact_text
+from cartguard.cli.display import shopper_text
+from cartguard.cli.signin import EXIT_FAILED, staff_session
 from cartguard.shop.models import SupportTicket
 from cartguard.shop.models._common import utcnow
 from cartguard.staff.roles import Permission
@@ -24,7 +25,9 @@ tickets_app = typer.Typer(no_args_is_help=True, help="Support tickets (Mailbox m
 
 
 def _one_line(text: str | None, width: int = 60) -> str:
-    flat = " ".join((redact_text(text) or "").split())
+    from cartguard.privacy.integrations import redact_text
+
+    flat = " ".join(shopper_text(redact_text(text)).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
@@ -64,17 +67,19 @@ def _get(session, ticket_id: str) -> SupportTicket:  # noqa: ANN001 - SQLAlchemy
 @tickets_app.command("show")
 def show(ticket_id: str) -> None:
     """Show one ticket with its redacted transcript."""
+    from cartguard.privacy.integrations import redact_text
+
     with staff_session(Permission.TICKETS_READ) as (session, who):
         t = _get(session, ticket_id)
         audit.record(session, who.actor, "tickets.show", subject=f"ticket:{t.id}")
         typer.echo(f"ticket    {t.id} ({t.kind}, {t.status})")
         typer.echo(f"customer  {t.customer_id if t.customer_id else 'anonymous'}")
         typer.echo(f"opened    {t.created_at.isoformat(timespec='minutes')}")
-        typer.echo(f"summary   {redact_text(t.summary)}")
+        typer.echo(f"summary   {shopper_text(redact_text(t.summary))}")
         typer.echo("transcript:")
-        typer.echo(redact_text(t.transcript) or "  (none kept)")
+        typer.echo(shopper_text(redact_text(t.transcript)) or "  (none kept)")
         if t.reply:
-            typer.echo(f"reply:\n{t.reply}")
+            typer.echo(f"reply:\n{shopper_text(t.reply)}")
 
 
 @tickets_app.command("answer")

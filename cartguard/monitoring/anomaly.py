@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from cartguard.monitoring import signals
 from cartguard.monitoring.events import Finding, raise_event
+from cartguard.monitoring.rule_names import RULE_NAMES
 from cartguard.settings import Settings, get_settings
 from cartguard.shop.models import AuditEntry
 from cartguard.shop.models._common import utcnow
@@ -234,7 +235,10 @@ RULES: dict[str, Rule] = {
     "messenger_bad_signatures": messenger_bad_signatures,
     "staff_bulk_export": staff_bulk_export,
 }
-RULE_NAMES = frozenset(RULES)
+if set(RULES) != RULE_NAMES:  # fail loudly: metrics would drop the new rule's label
+    raise RuntimeError(
+        f"anomaly rules and monitoring.rule_names disagree: {sorted(set(RULES) ^ RULE_NAMES)}"
+    )
 
 
 def evaluate(

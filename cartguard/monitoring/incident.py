@@ -116,23 +116,30 @@ def revoke_sessions(session: Session, *, actor: str) -> Revocation:
 
 
 def rotate_vault(*, actor: str) -> str:
-    """New vault key, every entry re-encrypted under it, old keys removed; returns its id."""
+    """New vault key, everything sealed re-sealed under it, old keys removed; returns its id.
+
+    The audit entry is written inside the re-sealing transaction (both commit or neither).
+    """
     from cartguard.vault import VaultError, get_vault
 
-    vault = get_vault()
-    try:
-        key_id = vault.add_key_and_rotate()
-    except VaultError as exc:
-        raise IncidentError(f"vault rotation failed: {exc}") from exc
-    with session_scope() as session:
+    def audited(session: Session, report) -> None:  # noqa: ANN001 - vault.RotationReport
         audit.record(
             session,
             actor,
             "vault.rotate",
-            subject=key_id,
-            details={"new_key": True, "unreadable": vault.last_rotation_unreadable},
+            subject=report.active_key,
+            details={
+                "new_key": True,
+                "resealed": report.resealed,
+                "resealed_fields": report.resealed_fields,
+                "unreadable": len(report.unreadable),
+            },
         )
-    return key_id
+
+    try:
+        return get_vault().add_key_and_rotate(on_rotated=audited)
+    except VaultError as exc:
+        raise IncidentError(f"vault rotation failed: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- blocklist

@@ -38,6 +38,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from cartguard.monitoring.rule_names import RULE_NAMES
 from cartguard.pii import policy as pii_policy
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,6 @@ def record_auth_failure(channel: str, kind: str) -> None:
 
 
 def record_security_event(rule: str) -> None:
-    from cartguard.monitoring.anomaly import RULE_NAMES  # the rules define the fixed set
-
     _safely(lambda: SECURITY_EVENTS.labels(_fixed(rule, RULE_NAMES)).inc())
 
 

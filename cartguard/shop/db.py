@@ -7,6 +7,7 @@ PostgreSQL works unchanged.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -66,12 +67,31 @@ def postgres_engine_options(url: str, *, pool_size: int = 5, max_overflow: int =
     }
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does, or tighten an existing one.
+
+    SQLite would create it with the process umask (usually 0644: readable by every local
+    user) although it holds names, e-mails and addresses; its ``-wal`` and ``-shm`` files
+    copy the database file's mode, so this covers them too. A new parent directory is 0700.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            try:
+                path.chmod(mode & 0o700)
+            except PermissionError:  # someone else's file: not ours to change
+                pass
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL and foreign keys so several processes can share it."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, future=True
         )

@@ -16,31 +16,27 @@ counter and audit entry are kept even though the command then stops.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cartguard import audit
-from cartguard.keys import Keys, load_keys
 from cartguard.shop.models._common import utcnow
-from cartguard.shop.models.staff import StaffAccount
+from cartguard.shop.models.staff import StaffAccount, StaffSession
 from cartguard.staff.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
     verify_password,
 )
-from cartguard.staff.roles import DESCRIPTIONS, Permission, Role, is_allowed
+from cartguard.staff.roles import DESCRIPTIONS, SERVICE_SCOPES, Permission, Role, is_allowed
+from cartguard.vault import VaultError, get_vault, staff_totp_aad
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -65,14 +61,28 @@ class PermissionDenied(StaffError):
 
 @dataclass(frozen=True)
 class StaffIdentity:
-    """Who is acting, after a successful sign-in."""
+    """Who is acting, after a successful sign-in (or a scoped service credential, for cron).
+
+    A person acts with their role's permissions; a service credential holds no role, only
+    its ``scopes`` (a subset of :data:`~cartguard.staff.roles.SERVICE_SCOPES`).
+    """
 
     username: str
-    role: Role
+    role: Role | None
+    scopes: frozenset[Permission] | None = None  # set only for service credentials
+
+    @property
+    def is_service(self) -> bool:
+        return self.scopes is not None
 
     @property
     def actor(self) -> str:
-        return f"staff:{self.username}"
+        return f"service:{self.username}" if self.is_service else f"staff:{self.username}"
+
+    def may(self, permission: Permission) -> bool:
+        if self.is_service:
+            return permission in self.scopes and permission in SERVICE_SCOPES
+        return self.role is not None and is_allowed(self.role, permission)
 
 
 @dataclass(frozen=True)
@@ -93,33 +103,21 @@ class NewStaff:
 # --- TOTP secret sealing ------------------------------------------------------------------
 
 
-def _aad(username: str) -> bytes:
-    # binds the ciphertext to its account: copying a secret onto another row fails to decrypt
-    return f"cartguard-staff-totp:{username}".encode()
+def seal_totp_secret(username: str, secret: str) -> str:
+    """Seal under the newest vault key, bound to the account (see ``vault.SEALED_COLUMNS``:
+    a vault key rotation re-seals these in the same transaction as the vault entries)."""
+    return get_vault().seal_field(secret, staff_totp_aad(username))
 
 
-def seal_totp_secret(username: str, secret: str, keys: Keys | None = None) -> str:
-    keys = keys or load_keys()
-    kid = keys.active_vault_key_id
-    nonce = secrets.token_bytes(12)
-    sealed = AESGCM(keys.vault_keys[kid]).encrypt(nonce, secret.encode(), _aad(username))
-    return f"{kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
-
-
-def open_totp_secret(username: str, blob: str, keys: Keys | None = None) -> str:
-    keys = keys or load_keys()
-    kid, _, payload = blob.partition(":")
-    key = keys.vault_keys.get(kid)
-    if key is None:
-        raise StaffError(
-            f"the authenticator secret of {username!r} was sealed with vault key {kid!r}, "
-            "which is no longer configured; keep retired vault keys until staff re-enrol"
-        )
-    raw = base64.urlsafe_b64decode(payload.encode())
+def open_totp_secret(username: str, blob: str) -> str:
     try:
-        return AESGCM(key).decrypt(raw[:12], raw[12:], _aad(username)).decode()
-    except InvalidTag as exc:
-        raise StaffError(f"the authenticator secret of {username!r} is damaged") from exc
+        return get_vault().open_field(blob, staff_totp_aad(username))
+    except VaultError as exc:
+        raise StaffError(
+            f"the authenticator secret of {username!r} cannot be opened ({exc}); an "
+            "Administrator can issue a new one (`cartguard staff reset-2fa`), or see "
+            "docs/runbook.md, 'Break-glass' if no Administrator can sign in"
+        ) from exc
 
 
 # --- accounts -----------------------------------------------------------------------------
@@ -233,8 +231,97 @@ def set_disabled(session: Session, by: StaffIdentity, username: str, disabled: b
     if not disabled:  # re-enabling also lifts a lockout
         account.failed_attempts = 0
         account.locked_until = None
+    else:
+        end_sessions_of(session, account.username)
     action = "staff.disable" if disabled else "staff.enable"
     audit.record(session, by.actor, action, f"staff:{account.username}")
+
+
+def reset_totp(session: Session, by: StaffIdentity, username: str) -> NewStaff:
+    """A new authenticator secret for someone (lost phone, or a key problem); shown once.
+
+    Every open session of that account ends: whoever held the old phone is out.
+    """
+    account = _managed_account(session, by, username)
+    return _new_totp(session, account, actor=by.actor, action="staff.reset_2fa")
+
+
+def _new_totp(
+    session: Session, account: StaffAccount, *, actor: str, action: str, **details: object
+) -> NewStaff:
+    secret = pyotp.random_base32()
+    account.totp_secret_enc = seal_totp_secret(account.username, secret)
+    account.last_otp_step = None
+    account.failed_attempts = 0
+    account.locked_until = None
+    ended = end_sessions_of(session, account.username)
+    session.flush()
+    audit.record(
+        session, actor, action, f"staff:{account.username}", {"sessions_ended": ended, **details}
+    )
+    return NewStaff(username=account.username, role=Role(account.role), totp_secret=secret)
+
+
+def end_sessions_of(session: Session, username: str) -> int:
+    """Revoke every open staff session of ``username`` (disabled, new authenticator...)."""
+    result = session.execute(
+        update(StaffSession)
+        .where(
+            StaffSession.kind == "session",
+            StaffSession.name == username,
+            StaffSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def _usable(account: StaffAccount) -> bool:
+    try:
+        open_totp_secret(account.username, account.totp_secret_enc)
+    except StaffError:
+        return False
+    return True
+
+
+def break_glass(session: Session, username: str, new_password: str, reason: str) -> NewStaff:
+    """Recover the last Administrator who cannot sign in: new password and authenticator.
+
+    For the operator of the host (see docs/runbook.md, "Break-glass"): it needs the key file
+    or the environment the services run with, not a staff sign-in, so it is kept narrow:
+    only an Administrator account, only when no *other* enabled Administrator could sign in
+    and do it properly (``staff reset-2fa``), a stated reason, and an audit entry.
+    """
+    reason = " ".join((reason or "").split())
+    if len(reason) < 10:
+        raise StaffError("say why (at least 10 characters): it goes into the audit log")
+    account = find_account(session, username)
+    if account is None or account.role != Role.ADMINISTRATOR.value:
+        raise StaffError(f"there is no Administrator account named {username!r}")
+    others = session.execute(
+        select(StaffAccount).where(
+            StaffAccount.role == Role.ADMINISTRATOR.value,
+            StaffAccount.disabled.is_(False),
+            StaffAccount.id != account.id,
+        )
+    ).scalars()
+    usable = sorted(other.username for other in others if _usable(other))
+    if usable:
+        raise StaffError(
+            f"refused: {', '.join(usable)} can still sign in as Administrator; ask them to "
+            f"run `cartguard staff reset-2fa {account.username}` (and `staff enable`)"
+        )
+    check_password_policy(new_password, account.username)
+    account.password_hash = hash_password(new_password)
+    account.disabled = False
+    return _new_totp(
+        session,
+        account,
+        actor="break-glass:host-operator",
+        action="staff.break_glass",
+        reason=reason[:200],
+    )
 
 
 def change_own_password(
@@ -331,9 +418,14 @@ def authenticate(
 
 def require(session: Session, who: StaffIdentity, permission: Permission) -> None:
     """Raise :class:`PermissionDenied` (and audit the refusal) unless ``who`` may do this."""
-    if is_allowed(who.role, permission):
+    if who.may(permission):
         return
     audit.record(session, who.actor, "staff.refused", details={"permission": permission.value})
+    if who.is_service:
+        raise PermissionDenied(
+            f"refused: the service credential {who.username!r} is not scoped to "
+            f"{DESCRIPTIONS[permission]} ({permission.value})"
+        )
     raise PermissionDenied(
         f"refused: the {who.role.value} role may not {DESCRIPTIONS[permission]}; "
         "ask an Administrator if you need this"

@@ -9,6 +9,7 @@ the library's current defaults; :func:`needs_rehash` lets a login upgrade old ha
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -107,9 +108,14 @@ def check_password_policy(password: str, username: str) -> None:
 
 
 _hasher = PasswordHasher()
-#: A hash of a random string, verified against when the username is unknown so that a
-#: wrong username costs the same time as a wrong password (no username probing by timing).
-_DUMMY_HASH = _hasher.hash("not-a-real-account-\u2603-placeholder")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash verified against when the username is unknown, so that a wrong username costs
+    the same time as a wrong password (no username probing by timing). Made on first use,
+    not at import: every ``cartguard`` command would otherwise pay for one argon2 hash."""
+    return _hasher.hash("not-a-real-account-\u2603-placeholder")
 
 
 def hash_password(password: str) -> str:
@@ -121,7 +127,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         password = password[:MAX_LENGTH]
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -9,7 +9,11 @@ Guarantees, all enforced against the database so they hold across restarts and r
 * a step-up counts only for the conversation *and* the customer it was done for, for
   ``idle`` seconds after the last sensitive request and never longer than ``absolute``
   seconds after the code was typed (both from ``security.yml``);
-* ``max_failures`` consecutive failures lock step-up for ``lockout`` seconds;
+* ``max_failures`` consecutive failures lock step-up for ``lockout`` seconds, and no more
+  than ``max_failures`` codes are ever compared per lockout window, however many arrive at
+  once: each attempt first *reserves* itself with one conditional ``UPDATE`` (``failures <
+  max AND not locked``) and the code is compared only when that succeeded (see
+  :meth:`StepUpService._reserve_attempt`);
 * every failure looks the same to the shopper (one response, :data:`FAILURE_RESPONSE`), while the
   audit log records the real reason, never the code.
 
@@ -27,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from cartguard import audit
@@ -35,6 +39,7 @@ from cartguard.keys import load_keys
 from cartguard.monitoring import metrics
 from cartguard.pii import policy as pii_policy
 from cartguard.responses import response_text
+from cartguard.shop.locking import begin_write
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.stepup import StepUpChallenge, StepUpEnrolment, StepUpSession
 from cartguard.stepup import totp
@@ -143,23 +148,13 @@ class StepUpService:
         context = {"conversation": conversation_id}
         if source_ip:
             context["ip_hash"] = _pseudonymize(source_ip)
-        # The row lock serializes verifications of one customer on PostgreSQL; on SQLite
-        # the conditional UPDATE below is what keeps a step from being accepted twice.
-        row = self._session.get(
-            StepUpEnrolment, customer_id, with_for_update=True, populate_existing=True
-        )
-        if row is None or row.confirmed_at is None or row.disabled_at is not None:
-            reason = "disabled" if row is not None and row.disabled_at else "not_enrolled"
-            self._audit(customer_id, "stepup.failure", {**context, "reason": reason})
-            return VerifyOutcome(ok=False)
-        if row.locked_until is not None and row.locked_until > now:
-            # Codes are not even looked at while locked: guessing gains nothing.
-            self._audit(customer_id, "stepup.failure", {**context, "reason": "locked"})
-            return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
-        if row.locked_until is not None:  # a lockout that has run out starts a fresh count
-            row.locked_until = None
-            row.failures = 0
-            self._session.flush()
+        # Hold the write lock from here to commit (SQLite: BEGIN IMMEDIATE; PostgreSQL: the
+        # reservation's row lock), so reserve -> compare -> count runs alone per customer.
+        begin_write(self._session)
+        attempt = self._reserve_attempt(customer_id, now)
+        row = self._session.get(StepUpEnrolment, customer_id, populate_existing=True)
+        if attempt is None:
+            return self._refuse(row, customer_id, context, now)
 
         reason, step = self._match(row, code, now)
         if step is not None and self._claim_step(customer_id, step):
@@ -167,7 +162,64 @@ class StepUpService:
             self.withdraw_code_request(conversation_id)
             self._audit(customer_id, "stepup.success", context)
             return VerifyOutcome(ok=True)
-        return self._fail(customer_id, conversation_id, reason or "replayed", context, now)
+        return self._fail(customer_id, conversation_id, attempt, reason or "replayed", context, now)
+
+    def _reserve_attempt(self, customer_id: int, now: datetime) -> int | None:
+        """Count this attempt *before* its code is looked at; its number, or None if refused.
+
+        One conditional ``UPDATE``: it succeeds only for an active enrolment that is not
+        locked and has fewer than ``max_failures`` failures, so of any number of concurrent
+        attempts at most ``max_failures`` get a number. A lockout that has run out starts a
+        fresh count. The attempt stays counted as a failure unless the code turns out right.
+        """
+        expired = and_(
+            StepUpEnrolment.locked_until.is_not(None), StepUpEnrolment.locked_until <= now
+        )
+        result = self._session.execute(
+            update(StepUpEnrolment)
+            .where(
+                StepUpEnrolment.customer_id == customer_id,
+                StepUpEnrolment.confirmed_at.is_not(None),
+                StepUpEnrolment.disabled_at.is_(None),
+                or_(
+                    and_(
+                        StepUpEnrolment.locked_until.is_(None),
+                        StepUpEnrolment.failures < self._rules.max_failures,
+                    ),
+                    expired,
+                ),
+            )
+            .values(
+                failures=case((expired, 1), else_=StepUpEnrolment.failures + 1),
+                locked_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return None
+        return self._session.execute(
+            select(StepUpEnrolment.failures).where(StepUpEnrolment.customer_id == customer_id)
+        ).scalar_one()
+
+    def _refuse(
+        self,
+        row: StepUpEnrolment | None,
+        customer_id: int,
+        context: dict[str, str],
+        now: datetime,
+    ) -> VerifyOutcome:
+        """No attempt could be reserved: say why in the audit log; the code is never read."""
+        if row is None or row.confirmed_at is None or row.disabled_at is not None:
+            reason = "disabled" if row is not None and row.disabled_at else "not_enrolled"
+            self._audit(customer_id, "stepup.failure", {**context, "reason": reason})
+            return VerifyOutcome(ok=False)
+        if row.locked_until is None:
+            # failures at the limit without a lockout (the limit was lowered in security.yml):
+            # start the lockout now rather than refusing for ever.
+            row.locked_until = now + timedelta(seconds=self._rules.lockout_seconds)
+            self._session.flush()
+        self._audit(customer_id, "stepup.failure", {**context, "reason": "locked"})
+        return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
 
     def _match(
         self, row: StepUpEnrolment, code: str, now: datetime
@@ -229,30 +281,21 @@ class StepUpService:
         self,
         customer_id: int,
         conversation_id: str,
+        attempt: int,
         reason: str,
         context: dict[str, str],
         now: datetime,
     ) -> VerifyOutcome:
+        """The reserved attempt failed: it is already counted; lock when it was the last."""
         limit = self._rules.max_failures
-        lock_until = now + timedelta(seconds=self._rules.lockout_seconds)
-        # Counted in SQL, not in Python, so failures on two replicas both count.
-        self._session.execute(
-            update(StepUpEnrolment)
-            .where(StepUpEnrolment.customer_id == customer_id)
-            .values(
-                failures=StepUpEnrolment.failures + 1,
-                locked_until=case(
-                    (StepUpEnrolment.failures + 1 >= limit, lock_until),
-                    else_=StepUpEnrolment.locked_until,
-                ),
-            )
-            .execution_options(synchronize_session="fetch")
-        )
-        failures = self._session.execute(
-            select(StepUpEnrolment.failures).where(StepUpEnrolment.customer_id == customer_id)
-        ).scalar_one()
         self._audit(customer_id, "stepup.failure", {**context, "reason": reason})
-        if failures >= limit:
+        if attempt >= limit:
+            self._session.execute(
+                update(StepUpEnrolment)
+                .where(StepUpEnrolment.customer_id == customer_id)
+                .values(locked_until=now + timedelta(seconds=self._rules.lockout_seconds))
+                .execution_options(synchronize_session=False)
+            )
             # Whoever is guessing may share a stepped-up conversation: end them all.
             self._session.execute(
                 delete(StepUpSession).where(StepUpSession.customer_id == customer_id)
@@ -266,7 +309,7 @@ class StepUpService:
                 {"conversation": conversation_id, "minutes": self._rules.lockout_seconds // 60},
             )
             return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
-        return VerifyOutcome(ok=False, locked=False, remaining_attempts=limit - failures)
+        return VerifyOutcome(ok=False, locked=False, remaining_attempts=limit - attempt)
 
     # -- a code is expected (read by the channel edge) -------------------------------------
 

@@ -51,7 +51,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from cartguard.privacy.scrub import scrub_sqlite
 from cartguard.settings import get_settings
-from cartguard.shop.db import postgres_engine_options
+from cartguard.shop.db import postgres_engine_options, private_sqlite_file
 from cartguard.stores import outbox
 from cartguard.stores.redaction import expected_secrets, redact_event
 
@@ -152,7 +152,7 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         if host and host.startswith("sqlite:///"):
             path = host.split("///", 1)[1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite_file(Path(path))  # 0600 before Rasa's engine creates it
         # Read the policy before connecting: a broken security.yml must stop start-up.
         self.sensitive_slots = _sensitive_slots(sensitive_slots)
         self.query_timeout_seconds = _number(

@@ -20,11 +20,12 @@ from cartguard.shop.db import session_scope
 from cartguard.shop.models import ConversationOwner
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.channels import MessengerSeenEvent, WebchatSession
+from tests.staffcli import service_token_file
 
 runner = CliRunner()
 
 
-def test_purge_removes_only_expired_and_unused_state(channel_db) -> None:
+def test_purge_removes_only_expired_and_unused_state(channel_db, tmp_path) -> None:
     old = utcnow() - timedelta(days=2)
     with session_scope() as session:
         for conversation_id in ("a" * 32, "b" * 32, "c" * 32):
@@ -37,7 +38,11 @@ def test_purge_removes_only_expired_and_unused_state(channel_db) -> None:
         session.add(MessengerSeenEvent(event_key="1" * 64, seen_at=old))
         session.add(MessengerSeenEvent(event_key="2" * 64, seen_at=utcnow()))
 
-    result = runner.invoke(app, ["channels", "purge"])
+    # cron runs it with a service credential scoped to retention.purge
+    token_file = service_token_file(tmp_path, "retention.purge")
+    result = runner.invoke(
+        app, ["channels", "purge"], env={"CARTGUARD_SERVICE_TOKEN_FILE": str(token_file)}
+    )
     assert result.exit_code == 0, result.output
 
     with session_scope() as session:

@@ -1,7 +1,9 @@
 """Every containment command of the runbook, run through the CLI, and proof that it holds.
 
 Revocation and vault rotation replace keys, so these tests work on a private copy of the
-key file: the rest of the test session keeps its keys.
+key file: the rest of the test session keeps its keys. Every command runs the way an operator
+in an incident runs it: one `cartguard staff login`, then the commands on that session, each
+audited as the signed-in Administrator.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,16 +23,32 @@ from cartguard.identity import issue_login_token, verify_login_token
 from cartguard.keys import load_keys
 from cartguard.shop.db import session_scope
 from cartguard.shop.models import AuditEntry
+from cartguard.staff.roles import Role
 from tests.dialogue.helpers import run_action, slot_events
+from tests.staffcli import cli_as, make_staff
 
 fake = Faker()
 runner = CliRunner()
 
 
 def cli(*args: str) -> str:
-    result = runner.invoke(app, list(args))
+    env = {"CARTGUARD_STAFF_USER": "", "CARTGUARD_SERVICE_TOKEN_FILE": "", "LOGNAME": "anyone"}
+    result = runner.invoke(app, list(args), env=env)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+@pytest.fixture(autouse=True)
+def operator(mon_db) -> str:
+    """An Administrator signed in for this test (a 15-minute staff session)."""
+    from cartguard.cli.signin import session_file
+
+    admin = make_staff(Role.ADMINISTRATOR)
+    login = cli_as(admin, ["staff", "login"], at=datetime.now(timezone.utc))
+    assert login.exit_code == 0, login.stderr
+    yield f"staff:{admin['user']}"
+    cli("staff", "logout")
+    session_file().unlink(missing_ok=True)
 
 
 def audited(action: str) -> list[AuditEntry]:
@@ -58,7 +76,7 @@ def private_keys(mon_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
 
 
 def test_revoke_sessions_refuses_old_tokens_session_ids_and_logins(
-    private_keys, mon_db, clean_slate
+    private_keys, mon_db, clean_slate, operator
 ):
     from cartguard.channels.sessions import issue_ticket, verify_ticket
     from cartguard.shop.conversations import load_webchat_session, register_webchat_session
@@ -88,6 +106,7 @@ def test_revoke_sessions_refuses_old_tokens_session_ids_and_logins(
         assert auth.identify(session, cookie, web_key) is None
     [entry] = audited("security.revoke_sessions")
     assert json.loads(entry.details)["webchat_sessions_ended"] == 1
+    assert entry.actor == operator
 
 
 def test_vault_rotation_keeps_every_token_and_removes_the_old_key(private_keys, mon_db):
@@ -107,6 +126,7 @@ def test_vault_rotation_keeps_every_token_and_removes_the_old_key(private_keys, 
     for token, value in values.items():
         assert value and vault.detokenize(token) == value
     assert audited("vault.rotate")[-1].subject == new_id
+    assert cli("staff", "whoami")  # the session survives; the staff secret was re-sealed
 
 
 @pytest.fixture()
@@ -200,6 +220,23 @@ def test_blocked_address_and_sender_are_refused_by_the_channel_guard(mon_db, cle
     cli("security", "unblock", "sender", bad_psid)
     assert asyncio.run(refusals()) == [None] * 5
     assert len(audited("security.block")) == 2 and len(audited("security.unblock")) == 2
+
+
+def test_containment_commands_refuse_without_sign_in(mon_db, clean_slate):
+    from cartguard.cli.signin import session_file
+
+    session_file().unlink()  # nobody signed in; LOGNAME=anyone changes nothing
+    for args in (
+        ["maintenance", "on"],
+        ["security", "block-ip", "198.51.100.7"],
+        ["security", "revoke-sessions", "--yes"],
+        ["security", "rotate-vault"],
+        ["security", "ack", "1"],
+        ["stepup", "disable", str(mon_db[1])],
+    ):
+        result = runner.invoke(app, args, env={"CARTGUARD_STAFF_USER": "", "LOGNAME": "anyone"})
+        assert result.exit_code == 4, args
+    assert audited("maintenance.on") == [] and audited("security.block") == []
 
 
 def test_events_and_scan_commands(mon_db, clean_slate):

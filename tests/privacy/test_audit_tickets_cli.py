@@ -14,12 +14,16 @@ from cartguard.shop.models._common import utcnow
 from cartguard.staff.roles import Role
 
 
+def _entry(session, seq: int) -> AuditEntry:
+    return session.execute(select(AuditEntry).where(AuditEntry.seq == seq)).scalar_one()
+
+
 @pytest.fixture()
 def chain(staff_accounts) -> list[int]:
-    """A few fresh entries at the end of the log; returns their ids."""
+    """A few fresh entries at the end of the log; returns their sequence numbers."""
     with session_scope() as session:
-        ids = [audit.record(session, "system:test", "test.event", f"n:{n}").id for n in range(3)]
-    return ids
+        seqs = [audit.record(session, "system:test", "test.event", f"n:{n}").seq for n in range(3)]
+    return seqs
 
 
 def test_audit_verify_passes_on_an_untouched_log(staff_accounts, run_cli, chain) -> None:
@@ -33,9 +37,9 @@ def test_audit_verify_passes_on_an_untouched_log(staff_accounts, run_cli, chain)
 def test_audit_verify_fails_after_an_entry_is_edited(staff_accounts, run_cli, chain) -> None:
     target = chain[1]
     with session_scope() as session:
-        original = session.get(AuditEntry, target).details
+        original = _entry(session, target).details
         session.execute(
-            update(AuditEntry).where(AuditEntry.id == target).values(details='{"forged":1}')
+            update(AuditEntry).where(AuditEntry.seq == target).values(details='{"forged":1}')
         )
     try:
         result = run_cli(staff_accounts[Role.ADMINISTRATOR], ["audit", "verify"])
@@ -44,7 +48,7 @@ def test_audit_verify_fails_after_an_entry_is_edited(staff_accounts, run_cli, ch
     finally:
         with session_scope() as session:
             session.execute(
-                update(AuditEntry).where(AuditEntry.id == target).values(details=original)
+                update(AuditEntry).where(AuditEntry.seq == target).values(details=original)
             )
     assert run_cli(staff_accounts[Role.ADMINISTRATOR], ["audit", "verify"]).exit_code == 0
 
@@ -52,13 +56,14 @@ def test_audit_verify_fails_after_an_entry_is_edited(staff_accounts, run_cli, ch
 def test_audit_verify_fails_after_an_entry_is_deleted(staff_accounts, run_cli, chain) -> None:
     target = chain[1]
     with session_scope() as session:
-        row = session.get(AuditEntry, target)
+        row = _entry(session, target)
         saved = {c.name: getattr(row, c.name) for c in AuditEntry.__table__.columns}
-        session.execute(delete(AuditEntry).where(AuditEntry.id == target))
+        session.execute(delete(AuditEntry).where(AuditEntry.seq == target))
     try:
         result = run_cli(staff_accounts[Role.ADMINISTRATOR], ["audit", "verify"])
         assert result.exit_code == 2
         assert f"entry {target + 1}" in result.stderr  # the first entry after the gap
+        assert f"entries {target} to {target} are missing" in result.stderr
     finally:
         with session_scope() as session:
             session.add(AuditEntry(**saved))

@@ -21,7 +21,7 @@ COMMANDS: list[tuple[list[str], Permission]] = [
     (["staff", "list"], Permission.STAFF_MANAGE),
     (["staff", "disable", "no-such-person"], Permission.STAFF_MANAGE),
     (["audit", "show", "--limit", "3"], Permission.AUDIT_READ),
-    (["audit", "verify"], Permission.AUDIT_READ),
+    (["audit", "verify"], Permission.AUDIT_VERIFY),
     (["tickets", "list", "--status", "all"], Permission.TICKETS_READ),
     (["tickets", "show", "TK-00000"], Permission.TICKETS_READ),
     (["tickets", "answer", "TK-00000", "Thanks, sorted."], Permission.TICKETS_ANSWER),

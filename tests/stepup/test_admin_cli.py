@@ -11,9 +11,11 @@ from typer.testing import CliRunner
 from cartguard.cli import app
 from cartguard.shop.db import session_scope
 from cartguard.shop.models import AuditEntry
+from cartguard.staff.roles import Role
 from cartguard.stepup import admin
 from cartguard.stepup.enrolment import enroll_demo_customers
 from cartguard.stepup.service import StepUpService, StepUpStatus
+from tests.staffcli import cli_as, make_staff
 
 # click < 8.2 mixes stderr into stdout unless told otherwise; newer click always separates.
 _SEPARATE = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
@@ -82,21 +84,55 @@ def test_totp_code_explains_a_customer_without_enrolment(committed_customer):
     assert "no active step-up enrolment" in result.stderr
 
 
-def test_disable_and_unlock_commands_are_audited(cli_customer):
+@pytest.fixture(scope="module")
+def administrator(data_dir) -> dict[str, str]:
+    return make_staff(Role.ADMINISTRATOR)
+
+
+def test_disable_and_unlock_commands_are_audited_as_the_signed_in_staff(
+    cli_customer, administrator
+):
     with session_scope() as session:
-        before = session.execute(select(AuditEntry.id).order_by(AuditEntry.id.desc())).scalar()
-    disabled = runner.invoke(app, ["stepup", "disable", cli_customer])
+        before = session.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())).scalar()
+    disabled = cli_as(administrator, ["stepup", "disable", cli_customer], LOGNAME="mallory")
     assert disabled.exit_code == 0, disabled.stderr
     with session_scope() as session:
         status = StepUpService(session).status(int(cli_customer), "c-cli")
     assert status is StepUpStatus.DISABLED
-    assert runner.invoke(app, ["stepup", "unlock", cli_customer]).exit_code == 0
+    assert cli_as(administrator, ["stepup", "unlock", cli_customer]).exit_code == 0
+    shown = cli_as(administrator, ["stepup", "status", cli_customer])
+    assert shown.exit_code == 0 and "disabled=False" in shown.stdout
     with session_scope() as session:
         entries = (
-            session.execute(select(AuditEntry).where(AuditEntry.id > (before or 0))).scalars().all()
+            session.execute(
+                select(AuditEntry)
+                .where(AuditEntry.seq > (before or 0), AuditEntry.action.like("stepup.%"))
+                .order_by(AuditEntry.seq)
+            )
+            .scalars()
+            .all()
         )
         status = StepUpService(session).status(int(cli_customer), "c-cli")
     assert status is StepUpStatus.REQUIRED
     assert [e.action for e in entries] == ["stepup.disabled", "stepup.unlocked"]
-    assert all(e.actor.startswith("staff:") for e in entries)
+    # the actor is the signed-in account, never the operating-system user (LOGNAME)
+    assert {e.actor for e in entries} == {f"staff:{administrator['user']}"}
     assert all(e.subject == f"customer:{cli_customer}" for e in entries)
+
+
+@pytest.mark.parametrize("command", ["disable", "unlock", "reset", "status"])
+def test_stepup_staff_commands_refuse_without_sign_in(cli_customer, command):
+    with session_scope() as session:
+        before = admin.describe(session, int(cli_customer))
+    result = cli_as(None, ["stepup", command, cli_customer], LOGNAME="anyone", USER="anyone")
+    assert result.exit_code == 4 and "not signed in" in result.stderr
+    with session_scope() as session:
+        assert admin.describe(session, int(cli_customer)) == before
+
+
+def test_a_role_without_stepup_manage_is_refused(cli_customer):
+    moderator = make_staff(Role.MAILBOX_MODERATOR)
+    result = cli_as(moderator, ["stepup", "reset", cli_customer])
+    assert result.exit_code == 3 and "may not disable, unlock or reset" in result.stderr
+    with session_scope() as session:
+        assert admin.describe(session, int(cli_customer)).enrolled

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text
 
-from cartguard.shop.models._common import Base
-from cartguard.shop.models._common import utcnow
+from cartguard.shop.models._common import Base, utcnow
 
 
 class StaffAccount(Base):
@@ -28,3 +27,25 @@ class StaffAccount(Base):
     disabled = Column(Boolean, nullable=False, default=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     last_login_at = Column(DateTime, nullable=True)
+
+
+class StaffSession(Base):
+    """A signed-in staff session (15 minutes) or a scoped service credential (for cron).
+
+    Only a SHA-256 of the token is stored: the token itself lives in a 0600 file of the
+    person (or job) holding it. ``revoked_at`` ends it early (``cartguard staff logout``,
+    ``service-token revoke``, an account disabled).
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    kind = Column(String(16), nullable=False)  # "session" or "service"
+    name = Column(String(64), nullable=False, index=True)  # staff username / service name
+    scopes = Column(Text, nullable=False, default="")  # service: comma-separated permissions
+    created_by = Column(String(80), nullable=False)  # actor that opened or issued it
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+    last_used_at = Column(DateTime, nullable=True)
+    revoked_at = Column(DateTime, nullable=True)
