@@ -21,6 +21,7 @@ import time
 from contextlib import closing
 from typing import Any
 
+import jwt
 import pytest
 import requests
 
@@ -72,6 +73,33 @@ class Messenger:
 
     def texts_since(self, after: int) -> str:
         return json.dumps(self.stack.graph.messages_to(self.psid)[after:])
+
+
+def rasa_api(stack, method: str, path: str, body: Any = None) -> requests.Response:
+    """Rasa's HTTP API as someone holding its JWT secret (and nothing else) calls it."""
+    token = jwt.encode(
+        {"user": {"username": "intruder", "role": "admin"}, "exp": int(time.time()) + 60},
+        stack.env["CARTGUARD_RASA_JWT_SECRET"],
+        algorithm="HS256",
+    )
+    response = requests.request(
+        method,
+        f"{stack.rasa_url}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert response.ok, response.text[:500]
+    return response
+
+
+def trigger(stack, psid: str, intent: str, entities: dict[str, Any]) -> None:
+    rasa_api(
+        stack,
+        "POST",
+        f"/conversations/{psid}/trigger_intent?output_channel=latest",
+        {"name": intent, "entities": entities},
+    )
 
 
 def button_of(message: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +164,21 @@ def test_a_messenger_shopper_links_gets_answers_steps_up_and_unlinks(chromium, s
     shown = set(re.findall(r"CG-\d{6}", json.dumps(answer)))
     assert shown and shown <= orders_of(stack, 1)
 
+    # 4b. someone holding Rasa's API secret replays the identity of that turn: nobody is served
+    replayed = rasa_api(stack, "GET", f"/conversations/{psid}/tracker").json()
+    [identity] = [
+        entity["value"]
+        for event in replayed["events"]
+        if event.get("event") == "user"
+        and event.get("text") == "EXTERNAL: EXTERNAL_messenger_linked"
+        for entity in (event.get("parse_data") or {}).get("entities", [])
+        if entity.get("entity") == "cartguard_identity"
+    ]
+    before = len(stack.graph.messages_to(psid))
+    trigger(stack, psid, "EXTERNAL_messenger_linked", {"cartguard_identity": identity})
+    shopper.received(r"account_link", before)  # asked to sign in, as an anonymous shopper
+    assert not re.search(r"CG-\d{6}|linked as", shopper.texts_since(before))
+
     # 5. a balance needs a step-up: a link in Messenger, the code on our page
     before = shopper.say("what's my store credit?")
     verify = button_of(shopper.received(r"Verify securely", before))
@@ -160,3 +203,50 @@ def test_a_messenger_shopper_links_gets_answers_steps_up_and_unlinks(chromium, s
     assert button_of(shopper.received(r"account_link", before))["type"] == "account_link"
     assert not re.search(r"CG-\d{6}", shopper.texts_since(before))
     context.close()
+
+
+def test_rasas_api_secret_alone_cannot_speak_for_a_customer(stack) -> None:
+    """The attacker holds Rasa's API secret: they pick any conversation, set ``customer_id``,
+    trigger EXTERNAL turns with identities they made, and read the answers from the API."""
+    now = int(time.time())
+
+    def forged(conversation: str) -> str:
+        claims = {"sub": "1", "aud": "cartguard-external", "iss": "cartguard-web-service",
+                  "conv": conversation, "intent": "EXTERNAL_messenger_linked", "iat": now,
+                  "exp": now + 60, "jti": secrets.token_hex(8)}  # fmt: skip
+        return jwt.encode(claims, stack.env["CARTGUARD_RASA_JWT_SECRET"], algorithm="HS256")
+
+    def plant_identity(conversation: str) -> None:
+        rasa_api(
+            stack,
+            "POST",
+            f"/conversations/{conversation}/tracker/events",
+            [{"event": "slot", "name": "customer_id", "value": 1},
+             {"event": "slot", "name": "pending_action", "value": "action_track_order"}],
+        )  # fmt: skip
+
+    # a conversation of their own, answers collected in the HTTP response
+    own = f"intruder-{secrets.token_hex(6)}"
+    rasa_api(stack, "POST", f"/conversations/{own}/trigger_intent", {"name": "greet"})
+    plant_identity(own)  # after the session started (a new session would reset the slot)
+    for entities in ({}, {"cartguard_identity": forged(own)}):
+        answer = rasa_api(
+            stack,
+            "POST",
+            f"/conversations/{own}/trigger_intent",
+            {"name": "EXTERNAL_messenger_linked", "entities": entities},
+        ).json()
+        said = json.dumps(answer.get("messages"))
+        assert "log in" in said.lower()  # asked to sign in, as anybody anonymous is
+        assert not re.search(r"CG-\d{6}|linked as", said), said
+
+    # a Messenger conversation: the answers would go to the PSID
+    psid = str(10**15 + secrets.randbelow(10**15))
+    shopper = Messenger(stack, psid)
+    shopper.received(r"account_link", shopper.say("where is my order?"))
+    plant_identity(psid)
+    for entities in ({}, {"cartguard_identity": forged(psid)}):
+        before = len(stack.graph.messages_to(psid))
+        trigger(stack, psid, "EXTERNAL_messenger_linked", entities)
+        shopper.received(r"account_link", before)
+        assert not re.search(r"CG-\d{6}|linked as", shopper.texts_since(before))
