@@ -26,6 +26,7 @@ Measurement only: the evaluation data is never used to build rules or tests. It 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -216,23 +217,37 @@ def accuracy(records: list[dict], overlap: float, errors: str) -> dict:
         )
         result["labels"][label] = entry
 
-    p50, p95 = (percentile(ours.latencies, q) * 1000 for q in (0.5, 0.95))
+    print("\n| latency per sentence | Cartguard p50 | p95 | Presidio p50 | p95 | ratio p50 | p95 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind, ours_values, their_values in (
+        ("wall clock", ours.latencies, theirs.latencies if theirs else None),
+        ("CPU time of the thread", ours.cpu, theirs.cpu if theirs else None),
+    ):
+        p50, p95 = (percentile(ours_values, q) * 1000 for q in (0.5, 0.95))
+        row = f"| {kind} | {p50:.3f} ms | {p95:.3f} ms "
+        entry = {"p50": p50, "p95": p95}
+        if their_values is not None:
+            q50, q95 = (percentile(their_values, q) * 1000 for q in (0.5, 0.95))
+            row += f"| {q50:.3f} ms | {q95:.3f} ms | {q50 / p50:.1f}x | {q95 / p95:.1f}x |"
+            entry.update(
+                presidio_p50=q50, presidio_p95=q95, ratio_p50=q50 / p50, ratio_p95=q95 / p95
+            )
+        else:
+            row += "| - | - | - | - |"
+        print(row)
+        result["wall_ms" if kind == "wall clock" else "cpu_ms"] = entry
+    wall, cpu = result["wall_ms"], result["cpu_ms"]
     print(
-        f"\nCartguard latency per sentence: p50 {p50:.3f} ms, p95 {p95:.3f} ms "
-        f"(goal p95 <= {P95_GOAL_MS} ms: {'ok' if p95 <= P95_GOAL_MS else 'MISSED'})"
+        f"\nGoal p95 <= {P95_GOAL_MS} ms: wall {'ok' if wall['p95'] <= P95_GOAL_MS else 'MISSED'}"
+        f", CPU {'ok' if cpu['p95'] <= P95_GOAL_MS else 'MISSED'}"
     )
-    result["cartguard_ms"] = {"p50": p50, "p95": p95}
     if theirs is not None:
-        q50, q95 = (percentile(theirs.latencies, q) * 1000 for q in (0.5, 0.95))
-        ratio50, ratio95 = q50 / p50, q95 / p95
-        print(f"Presidio latency per sentence:  p50 {q50:.3f} ms, p95 {q95:.3f} ms")
-        verdict = "ok" if min(ratio50, ratio95) >= SPEEDUP_GOAL else "MISSED"
-        print(
-            f"Presidio / Cartguard: p50 {ratio50:.1f}x, p95 {ratio95:.1f}x "
-            f"(goal >= {SPEEDUP_GOAL:.0f}x: {verdict})"
-        )
-        result["presidio_ms"] = {"p50": q50, "p95": q95}
-        result["speedup"] = {"p50": ratio50, "p95": ratio95}
+        for name, entry in (("wall", wall), ("CPU", cpu)):
+            ratios = min(entry["ratio_p50"], entry["ratio_p95"])
+            print(
+                f"Goal >= {SPEEDUP_GOAL:.0f}x faster than Presidio ({name}): "
+                f"{'ok' if ratios >= SPEEDUP_GOAL else 'MISSED'} (lowest ratio {ratios:.1f}x)"
+            )
     else:
         print("Presidio is not installed: `.venv/bin/pip install -e '.[bench]'` to compare.")
     chars = sum(len(r["full_text"]) for r in records)
@@ -270,6 +285,7 @@ def best_of(function: Callable[[], object], repeat: int) -> float:
 
 def floods() -> dict:
     print("\n## Floods: time of one detect() call (best of 5), per character, and growth\n")
+    gc.collect()
     print("| flood | 100 chars | 1,000 chars | 10,000 chars | us/char at 10k | x per 10x |")
     print("|---|---:|---:|---:|---:|---:|")
     result = {}
@@ -350,13 +366,16 @@ def web_stall(rounds: int) -> dict:
     configure_logging(settings)  # the redacting log filter, as in production
     server = ServerThread(create_app(dataclasses.replace(settings))).start()
     pool = ThreadPoolExecutor(max_workers=8)
-    path = "/" + "/".join(["4242 4242 4242 4242"] * 500)[:10_000]
+    # 10 KB per request: a path of digit groups (logged, so redacted; Sanic refuses request
+    # lines much longer) and a body of digits
+    text = ("4242 " * 2100)[:10_000]
+    path = "/" + text[:3_900].replace(" ", "%20")
 
     def small() -> object:
         return requests.get(server.base_url + "/healthz", timeout=60)
 
     def flood() -> object:
-        return requests.post(server.base_url + path.replace(" ", "%20"), timeout=120)
+        return requests.post(server.base_url + path, data=text[:6_000], timeout=120)
 
     def start_floods() -> list:
         return [pool.submit(flood) for _ in range(4)]
@@ -419,7 +438,11 @@ def main() -> int:
         print(f"evaluation data not found at {path}; set CARTGUARD_EVAL_DIR", file=sys.stderr)
         return 2
     records = json.loads(path.read_text())
-    figures = {"accuracy": accuracy(records, args.overlap, args.errors), "floods": floods()}
+    # floods first: measured before Presidio (and the spaCy/TensorFlow stack under it) is
+    # loaded, whose large heap would make the garbage collector's passes part of the figures
+    detect("warm up: +44 20 7946 0321, 4242 4242 4242 4242")
+    flood_figures = floods()
+    figures = {"accuracy": accuracy(records, args.overlap, args.errors), "floods": flood_figures}
     if not args.skip_stall:
         figures["stalls"] = stalls(args.rounds)
     if args.json:
