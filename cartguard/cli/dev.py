@@ -21,6 +21,14 @@ from cartguard.shop.schema import create_schema
 # use them: `cartguard --help` and `cartguard customers` answer at once (docs/benchmarks.md).
 
 
+def _require_dev_keys(what: str) -> None:
+    """Development commands refuse a production installation (keys from the environment):
+    seeding would enrol real customers and set demo passwords, listing would show names."""
+    if not load_keys().dev:
+        typer.echo(f"refused: {what} works only with generated dev keys", err=True)
+        raise typer.Exit(code=2)
+
+
 def init_keys() -> None:
     """Generate local development keys into the data directory (never overwrites a key)."""
     settings = get_settings()
@@ -41,6 +49,7 @@ def seed(customers: int = typer.Option(5, help="how many demo customers")) -> No
     from cartguard.stepup.enrolment import enroll_demo_customers
     from cartguard.webapp.auth import create_demo_logins
 
+    _require_dev_keys("seeding demo data")
     create_schema()
     with session_scope() as session:
         people = seed_shop(session, customers=customers)
@@ -74,7 +83,8 @@ def demo_info() -> None:
 
 
 def customers() -> None:
-    """List the demo customers with their ids (for testers)."""
+    """List the demo customers with their ids (for testers; dev keys only)."""
+    _require_dev_keys("listing customers")
     with session_scope() as session:
         rows = session.execute(select(Customer).order_by(Customer.id)).scalars().all()
         for customer in rows:
