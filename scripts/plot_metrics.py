@@ -201,8 +201,8 @@ def main() -> int:
     from cartguard.monitoring.service import scan_once
     from cartguard.settings import get_settings
     from cartguard.shop.db import session_scope
-    from cartguard.shop.schema import create_schema
     from cartguard.shop.models._common import utcnow
+    from cartguard.shop.schema import create_schema
     from cartguard.shop.seed import seed_shop
     from cartguard.stepup import totp
     from cartguard.stepup.enrolment import enroll_demo_customers

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from cartguard.keys import load_keys
 from cartguard.shop.db import session_scope
-from cartguard.shop.schema import create_schema
 from cartguard.shop.models import Customer
+from cartguard.shop.schema import create_schema
 
 web_app = typer.Typer(no_args_is_help=True, help="The web service: webchat page and secure forms.")
 
