@@ -21,7 +21,7 @@ fi
 if [ -d .rasa/cache ]; then
   echo "==> training the model (changed parts only; unchanged ones come from .rasa/cache)"
 else
-  echo "==> training the model from scratch (about two minutes on 2 cores)"
+  echo "==> training the model from scratch (several minutes on 2 cores, see docs/benchmarks.md)"
 fi
 start=$(date +%s)
 mkdir -p models
