@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.services import die_with_parent, free_port, port_open
+from bench.services import free_port, port_open, spawn
 
 TEMPLATE = Path(__file__).with_name("haproxy.cfg")
 HAPROXY = "/usr/sbin/haproxy"
@@ -32,7 +33,9 @@ def server_name(index: int) -> str:
     return f"rasa{index + 1}"
 
 
-def render(replicas: Sequence[tuple[str, int]], public_port: int, internal_port: int) -> str:
+def render(
+    replicas: Sequence[tuple[str, int]], public_port: int, internal_port: int, stats: Path
+) -> str:
     """The configuration for these replica addresses (``(host, port)``, in replica order)."""
     public = "\n".join(
         f"    server {server_name(i)} {host}:{port} check cookie r{i + 1}"
@@ -48,6 +51,7 @@ def render(replicas: Sequence[tuple[str, int]], public_port: int, internal_port:
         .replace("@INTERNAL_BIND@", f"    bind 127.0.0.1:{internal_port}")
         .replace("@PUBLIC_SERVERS@", public)
         .replace("@API_SERVERS@", api)
+        .replace("@STATS_SOCKET@", str(stats))
     )
 
 
@@ -93,6 +97,7 @@ class Balancer:
         self.internal_port = free_port()
         self.config = workdir / "haproxy.cfg"
         self.log = workdir / "haproxy.log"
+        self.stats = workdir / "haproxy.sock"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -107,16 +112,16 @@ class Balancer:
         if shutil.which(HAPROXY) is None and not Path(HAPROXY).exists():
             raise RuntimeError(f"HAProxy is not installed ({HAPROXY}); apt-get install haproxy")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(render(self.replicas, self.public_port, self.internal_port))
+        self.config.write_text(
+            render(self.replicas, self.public_port, self.internal_port, self.stats)
+        )
         check_config(self.config)
         log = self.log.open("ab")
         try:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [HAPROXY, "-db", "-f", str(self.config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         finally:
             log.close()
@@ -129,6 +134,42 @@ class Balancer:
                 raise RuntimeError(f"HAProxy did not start; see {self.log}")
             time.sleep(0.1)
         return self
+
+    def command(self, line: str) -> str:
+        """One command on HAProxy's stats socket (e.g. ``show stat``)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.stats))
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def server_states(self) -> dict[tuple[str, str], str]:
+        """``{(backend, server): "UP" | "DOWN" | ...}`` from ``show stat``."""
+        lines = self.command("show stat").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return {}
+        header = lines[0][2:].split(",")
+        states = {}
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(","), strict=False))
+            if row.get("svname") not in (None, "FRONTEND", "BACKEND"):
+                states[(row["pxname"], row["svname"])] = row.get("status", "")
+        return states
+
+    def server_up(self, index: int) -> bool:
+        """True once HAProxy's health checks see replica ``index`` up in both backends."""
+        try:
+            states = self.server_states()
+        except OSError:
+            return False
+        name = server_name(index)
+        return all(
+            states.get((backend, name), "").startswith("UP")
+            for backend in ("rasa_public", "rasa_api")
+        )
 
     def routes(self) -> list[Route]:
         return routed(self.log)

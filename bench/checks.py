@@ -16,6 +16,7 @@ depend on the script being free of anything the detector would mask.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -110,17 +111,27 @@ def _turns(events: list[dict]) -> list[list[dict]]:
 
 
 def check_conversations(
-    database_url: str, played: Iterable[tuple[str, Sequence[str]]]
+    database_url: str, played: Iterable[tuple[str, Sequence[str]]], settle: float = 20.0
 ) -> dict[str, list[str]]:
-    """``{sender_id: problems}`` for every played (sender id, texts) that is not intact."""
+    """``{sender_id: problems}`` for every played (sender id, texts) that is not intact.
+
+    Rasa sends a turn's replies before it saves the turn, so a conversation read back the
+    moment its last reply arrived may not hold that turn yet: damaged conversations are read
+    again for up to ``settle`` seconds, and only what is still wrong then is reported.
+    """
     played = list(played)
-    stored = load_events(database_url, [sid for sid, _ in played])
-    report: dict[str, list[str]] = {}
-    for sender_id, texts in played:
-        problems = problems_in(stored[sender_id], texts)
-        if problems:
-            report[sender_id] = problems
-    return report
+    deadline = time.monotonic() + settle
+    while True:
+        stored = load_events(database_url, [sid for sid, _ in played])
+        report: dict[str, list[str]] = {}
+        for sender_id, texts in played:
+            problems = problems_in(stored[sender_id], texts)
+            if problems:
+                report[sender_id] = problems
+        if not report or time.monotonic() > deadline:
+            return report
+        played = [(sid, texts) for sid, texts in played if sid in report]
+        time.sleep(0.5)
 
 
 def count_events(database_url: str, sender_ids: Iterable[str]) -> dict[str, int]:

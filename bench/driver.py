@@ -12,6 +12,11 @@ runs never sleep and the next message never queues behind a turn still running.
 
 ``switch_at`` reconnects the shopper half-way to another replica with the same session id:
 the conversation must simply go on there (shared tracker store, lock store and shop DB).
+Behind the balancer (one URL) the reconnect drops the sticky cookie, so HAProxy picks a
+replica again; which one served each turn is read from that cookie.
+
+Each shopper connects from a loopback address of its own (``127.0.x.y``), so per-address rate
+limits see many shoppers, as in production, and run at their defaults.
 """
 
 from __future__ import annotations
@@ -42,6 +47,32 @@ class Refused(RuntimeError):
     """The channel answered with one of its own refusals ("try again later") instead."""
 
 
+class Disconnected(ConnectionError):
+    """The server side of the socket went away (its replica died) while waiting."""
+
+
+_GONE = object()  # put in the reply queue when the socket disconnects
+
+
+class RepliesMissing(TimeoutError):
+    """Fewer replies than the line gets arrived within the reply timeout."""
+
+    def __init__(self, expected: int, got: list[str]) -> None:
+        super().__init__(f"{expected - len(got)} of {expected} replies never arrived")
+        self.expected = expected
+        self.got = got
+
+
+#: HAProxy's sticky cookie (bench/haproxy.cfg): its value names the replica, "r1" = index 0
+STICKY_COOKIE = "CARTGUARD_RASA"
+
+
+def shopper_address(index: int) -> str:
+    """A loopback address of its own for shopper ``index`` (127.0.0.2 onwards)."""
+    index += 2
+    return f"127.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+
+
 def _channel_refusals() -> frozenset[str]:
     from cartguard.channels import replies
 
@@ -52,16 +83,61 @@ def _text(reply: Any) -> str:
     return str(reply.get("text", "")) if isinstance(reply, dict) else str(reply)
 
 
-def script_for(order_id: str) -> list[str]:
-    """What one shopper says: greet, consent, track an order, ask for a person, thank, leave."""
+def script_for(order_id: str, personal: dict[str, str] | None = None) -> list[str]:
+    """What one shopper says: greet, consent, track an order, ask for a person, thank, leave.
+
+    With ``personal`` (keys ``email``, ``phone``, ``card``), three lines also carry personal
+    data the way shoppers paste it, so the edge redaction does real work in the benchmark.
+    """
+    if personal is None:
+        return [
+            "hello there",
+            "yes",
+            f"where is my order {order_id}",
+            "has my package shipped yet",
+            "thanks a lot",
+            "goodbye",
+        ]
     return [
         "hello there",
         "yes",
-        f"where is my order {order_id}",
-        "has my package shipped yet",
-        "thanks a lot",
+        f"where is my order {order_id}, you can mail me at {personal['email']}",
+        f"has my package shipped yet? call {personal['phone']} if needed",
+        f"thanks a lot, I paid with {personal['card']}",
         "goodbye",
     ]
+
+
+def shape(texts: Sequence[str]) -> str:
+    """Which template a script follows ("personal" or "plain"): reply counts differ by it."""
+    return "personal" if any("mail me at" in text for text in texts) else "plain"
+
+
+Counts = Sequence[int] | dict[str, Sequence[int]]
+
+
+def counts_for(counts: Counts, texts: Sequence[str]) -> Sequence[int]:
+    """The calibrated reply counts for ``texts`` (one list, or one per :func:`shape`)."""
+    return counts[shape(texts)] if isinstance(counts, dict) else counts
+
+
+def personal_data(count: int, seed: int = 16) -> list[dict[str, str]]:
+    """Generated (never real) e-mail, phone and Luhn-valid card for ``count`` shoppers."""
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    out = []
+    for _ in range(count):
+        card = fake.credit_card_number(card_type="visa16")
+        out.append(
+            {
+                "email": fake.email(),
+                "phone": fake.numerify("(###) 555-01##").replace("(0", "(3").replace("(1", "(4"),
+                "card": " ".join(card[i : i + 4] for i in range(0, len(card), 4)),
+            }
+        )
+    return out
 
 
 def login_token(keys_file: Path, customer_id: int, ttl_seconds: int = 3600) -> str:
@@ -98,8 +174,9 @@ def shoppers(database_url: str, count: int) -> list[tuple[int, str]]:
 class Shopper:
     """One webchat client (socket.io, polling transport)."""
 
-    def __init__(self, stock: bool) -> None:
+    def __init__(self, stock: bool, address: str | None = None) -> None:
         self.stock = stock
+        self.address = address
         self.sio: socketio.AsyncClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self.replies: asyncio.Queue = asyncio.Queue()
@@ -108,14 +185,35 @@ class Shopper:
 
     async def connect(self, url: str) -> None:
         await self.close()
-        # Our own HTTP session, closed in close(): engine.io leaves its own open otherwise.
-        self._http = aiohttp.ClientSession()
+        # Our own HTTP session, closed in close(): engine.io leaves its own open otherwise. A
+        # new one per connection: no sticky cookie, so a balancer picks a replica afresh.
+        connector = aiohttp.TCPConnector(
+            local_addr=(self.address, 0) if self.address else None, force_close=False
+        )
+        self._http = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
-        self.sio.on("bot_uttered", self.replies.put_nowait)
+        # fresh queues per connection: nothing of the previous socket (a late reply, its
+        # disconnect) is mistaken for this one's
+        self.replies, self.confirms = asyncio.Queue(), asyncio.Queue()
+        replies = self.replies
+        self.sio.on("bot_uttered", replies.put_nowait)
         self.sio.on("session_confirm", self.confirms.put_nowait)
+        self.sio.on("disconnect", lambda: replies.put_nowait(_GONE))
         await self.sio.connect(
             url, transports=["polling"], socketio_path="/socket.io", wait_timeout=20
         )
+
+    @property
+    def replica(self) -> int | None:
+        """The replica the balancer pinned this shopper to (from its sticky cookie)."""
+        if self._http is None:
+            return None
+        for cookie in self._http.cookie_jar:
+            if cookie.key == STICKY_COOKIE and cookie.value.startswith("r"):
+                return int(cookie.value[1:]) - 1
+        return None
 
     async def close(self) -> None:
         sio, http = self.sio, self._http
@@ -152,6 +250,8 @@ class Shopper:
             if future not in done:
                 future.cancel()
         if refusal in done:
+            if refusal.result() is _GONE:
+                raise Disconnected("the socket was closed while asking for a session")
             raise Refused(_text(refusal.result()))
         if not done:
             raise TimeoutError("no session confirmation")
@@ -175,10 +275,16 @@ class Shopper:
             "user_uttered",
             {"message": text, "customData": {"auth_token": token}, "session_id": self.session_id},
         )
-        got = []
+        got: list[str] = []
         refusals = _channel_refusals()
         for _ in range(replies):
-            reply = _text(await asyncio.wait_for(self.replies.get(), REPLY_TIMEOUT))
+            try:
+                raw = await asyncio.wait_for(self.replies.get(), REPLY_TIMEOUT)
+            except asyncio.TimeoutError:
+                raise RepliesMissing(replies, got) from None
+            if raw is _GONE:
+                raise RepliesMissing(replies, got) from Disconnected("the socket was closed")
+            reply = _text(raw)
             if reply in refusals:
                 raise Refused(reply)
             got.append(reply)
@@ -197,6 +303,8 @@ class Shopper:
                 reply = await asyncio.wait_for(self.replies.get(), quiet)
             except asyncio.TimeoutError:
                 return got
+            if reply is _GONE:
+                return got
             got.append(_text(reply))
 
 
@@ -210,7 +318,12 @@ class Conversation:
     latencies: list[float] = field(default_factory=list)
     replicas: list[int] = field(default_factory=list)  # replica index per turn
     refusals: list[str] = field(default_factory=list)  # "try again" answers, then retried
+    refusal_seconds: list[float] = field(default_factory=list)  # time to each "try again"
+    refusal_replicas: list[int] = field(default_factory=list)  # where each came from
+    finished_at: list[float] = field(default_factory=list)  # monotonic end of each turn
+    replies_lost: int = 0  # replies the shopper never received
     error: str | None = None
+    address: str | None = None
 
 
 @dataclass
@@ -232,6 +345,10 @@ class LoadResult:
     def errors(self) -> list[str]:
         return [c.error for c in self.conversations if c.error]
 
+    @property
+    def replies_lost(self) -> int:
+        return sum(c.replies_lost for c in self.conversations)
+
     def summary(self) -> dict[str, float]:
         lat = sorted(self.latencies)
         return {
@@ -241,6 +358,7 @@ class LoadResult:
             "p50_ms": 1000 * percentile(lat, 50),
             "p95_ms": 1000 * percentile(lat, 95),
             "errors": float(len(self.errors)),
+            "replies_lost": float(self.replies_lost),
         }
 
 
@@ -262,11 +380,27 @@ async def calibrate(
         await shopper.open_session(token)
         counts = []
         for text in texts:
-            await shopper.say(text, token, 0)
-            counts.append(len(await shopper.settle(quiet)))
+            _, first = await shopper.say(text, token, 1)  # every line gets an answer
+            counts.append(len(first) + len(await shopper.settle(quiet)))
         return counts
     finally:
         await shopper.close()
+
+
+async def calibrate_all(
+    url: str,
+    tokens: dict[int, str],
+    scripts: Sequence[tuple[int, list[str]]],
+    *,
+    stock: bool,
+) -> dict[str, list[int]]:
+    """Reply counts per script :func:`shape`, from one unhurried conversation of each."""
+    counts: dict[str, list[int]] = {}
+    for customer_id, texts in scripts:
+        kind = shape(texts)
+        if kind not in counts:
+            counts[kind] = await calibrate(url, tokens[customer_id], texts, stock=stock)
+    return counts
 
 
 async def converse(
@@ -285,17 +419,24 @@ async def converse(
     When the channel answers "try again later" (a database outage) the shopper does just
     that, up to ``retries`` times a second apart; each refusal is recorded.
     """
-    shopper = Shopper(stock)
+    shopper = Shopper(stock, conversation.address)
     replica = start % len(urls)
 
     async def patiently(step: Callable[[], Awaitable[T]]) -> T:
         for _ in range(retries):
+            began = time.perf_counter()
             try:
                 return await step()
             except Refused as refused:
                 conversation.refusals.append(str(refused))
+                conversation.refusal_seconds.append(time.perf_counter() - began)
+                conversation.refusal_replicas.append(served_by())
                 await asyncio.sleep(RETRY_PAUSE)
         return await step()
+
+    def served_by() -> int:
+        pinned = shopper.replica  # behind the balancer: what its cookie says
+        return replica if pinned is None else pinned
 
     async def join(url: str) -> str:
         await shopper.connect(url)
@@ -311,11 +452,16 @@ async def converse(
                 url = urls[replica]
                 if await patiently(lambda: join(url)) != before:  # noqa: B023 - awaited here
                     raise RuntimeError("the other replica did not resume the same session")
-            seconds, _ = await patiently(
-                lambda: shopper.say(text, token, expected)  # noqa: B023 - awaited here
-            )
+            try:
+                seconds, _ = await patiently(
+                    lambda: shopper.say(text, token, expected)  # noqa: B023 - awaited here
+                )
+            except RepliesMissing as missing:
+                conversation.replies_lost += missing.expected - len(missing.got)
+                raise
             conversation.latencies.append(seconds)
-            conversation.replicas.append(replica)
+            conversation.finished_at.append(time.monotonic())
+            conversation.replicas.append(served_by())
     except Exception as exc:  # recorded, the run goes on: the checks count failures
         conversation.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -330,22 +476,26 @@ async def run_load(
     urls: Sequence[str],
     tokens: dict[int, str],
     scripts: Sequence[tuple[int, list[str]]],
-    counts: Sequence[int],
+    counts: Counts,
     *,
     concurrency: int,
     stock: bool = False,
     switch_replicas: bool = True,
+    first_address: int = 0,
 ) -> LoadResult:
-    """Play ``scripts`` ((customer id, lines)) with at most ``concurrency`` at once."""
+    """Play ``scripts`` ((customer id, lines)) with at most ``concurrency`` at once.
+
+    Shopper ``i`` connects from :func:`shopper_address` ``(first_address + i)``.
+    """
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int, customer_id: int, texts: list[str]) -> Conversation:
         async with gate:
             return await converse(
                 urls,
-                Conversation(customer_id, texts),
+                Conversation(customer_id, texts, address=shopper_address(first_address + index)),
                 tokens[customer_id],
-                counts,
+                counts_for(counts, texts),
                 stock=stock,
                 start=index,
                 switch_at=len(texts) // 2 if switch_replicas else None,
@@ -357,12 +507,20 @@ async def run_load(
 
 
 def plan(
-    database_url: str, keys_file: Path, conversations: int
+    database_url: str, keys_file: Path, conversations: int, *, personal: bool = False
 ) -> tuple[list[tuple[int, list[str]]], dict[int, str]]:
-    """Scripts and login tokens for ``conversations`` shoppers of a stack's shop."""
+    """Scripts and login tokens for ``conversations`` shoppers of a stack's shop.
+
+    ``personal``: every other shopper's script carries an e-mail, a phone and a card number
+    (:func:`script_for`); the same generated values for every stack, so runs compare.
+    """
     pairs = shoppers(database_url, conversations)
     tokens = {cid: login_token(keys_file, cid) for cid, _ in pairs}
-    scripts = [(cid, script_for(order_id)) for cid, order_id in pairs]
+    data = personal_data(conversations) if personal else [None] * conversations
+    scripts = [
+        (cid, script_for(order_id, data[i] if i % 2 == 0 else None))
+        for i, (cid, order_id) in enumerate(pairs)
+    ]
     return scripts, tokens
 
 

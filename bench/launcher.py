@@ -3,8 +3,14 @@
 A small stand-in for a Kubernetes deployment, for tests, benchmarks and trying things out:
 
 * a data directory of its own (a temporary one unless ``--data-dir``) with dev keys;
+* PostgreSQL, Redis and RabbitMQ of its own on free loopback ports (:class:`bench.services.
+  OwnServices`), unless ``StackConfig.services`` names running ones (``--shared-services``);
 * the shop and tracker databases: PostgreSQL databases ``<name>`` and ``<name>_tracker``
-  (created if missing, seeded once), or SQLite files in the data directory;
+  (migrated with ``cartguard db upgrade``, seeded once), or SQLite files in the data directory;
+* optionally HAProxy in front of the replicas (``balancer``: sticky socket.io for browsers,
+  round robin for the web service's calls to Rasa's HTTP API), the web service (``web``,
+  its Rasa URL pointing at the balancer), and one TCP proxy per replica on its way to
+  PostgreSQL (``db_proxies``: one replica's network path can be blackholed);
 * ``--replicas N`` action servers and ``N`` Rasa servers on free loopback ports. Rasa's
   ``action_endpoint`` names one URL, so replica *i* talks to action server *i* (a sidecar, as
   one pod would hold both); any action server can serve any conversation because all state
@@ -21,13 +27,11 @@ Everything it starts is stopped when it exits: on Ctrl-C, on SIGTERM, after
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import services as svc
+from bench.balancer import Balancer
+from bench.services import free_port, spawn
+from bench.tcpproxy import ProxyProcess
 from cartguard.settings import PROJECT_ROOT
 
 PYTHON = Path(sys.executable)
@@ -50,7 +57,8 @@ SCALE_ENDPOINTS = PROJECT_ROOT / "endpoints.scale.yml"
 SQLITE_ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
 CREDENTIALS = PROJECT_ROOT / "credentials.yml"
 
-#: generous limits: every simulated shopper comes from 127.0.0.1, one address
+#: generous limits, for runs whose shoppers all come from 127.0.0.1 (``rate_limits="generous"``);
+#: the load driver gives each shopper its own loopback address, so the defaults hold otherwise
 LOAD_TEST_RATES = {
     "CARTGUARD_RATE_IP_BURST": "100000",
     "CARTGUARD_RATE_IP_PER_MINUTE": "1000000",
@@ -105,9 +113,19 @@ class StackConfig:
     customers: int = 5
     start_timeout: float = 420.0
     outage_grace_seconds: float = 20.0
-    redis_db: int = 3  # lock store; rate limits use redis_db + 1
+    redis_db: int = 3  # lock store; rate limits use redis_db + 1, socket.io fan-out + 2
     extra_env: dict[str, str] = field(default_factory=dict)
-    services: svc.Services = field(default_factory=svc.Services.from_env)
+    #: running services to use; None: start PostgreSQL, Redis and RabbitMQ of our own
+    services: svc.Services | None = None
+    balancer: bool = False  # HAProxy in front of the replicas
+    web: bool = False  # the web service (secure forms), talking to Rasa through the balancer
+    db_proxies: bool = False  # a TCP proxy per replica between it and PostgreSQL
+    #: the socket.io Redis client manager (cartguard flavour on PostgreSQL); False: main's
+    #: behaviour, rooms in each process only
+    socketio_redis: bool = True
+    rate_limits: str = "default"  # "default" (per-shopper addresses) | "generous"
+    #: copy the processes' logs here when the stack is cleaned up (they go with its data dir)
+    keep_logs: Path | None = None
 
     def __post_init__(self) -> None:
         if self.flavour not in {"cartguard", "stock"}:
@@ -118,6 +136,8 @@ class StackConfig:
             raise ValueError("replicas must be at least 1")
         if self.database == "sqlite" and self.replicas > 1:
             raise ValueError("several replicas need PostgreSQL: SQLite is one machine's file")
+        if self.rate_limits not in {"default", "generous"}:
+            raise ValueError("rate_limits must be 'default' or 'generous'")
 
     @property
     def queue(self) -> str:
@@ -141,19 +161,6 @@ class Replica:
         return f"http://127.0.0.1:{self.action_port}"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def _get(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - loopback
@@ -173,27 +180,57 @@ class Stack:
         ).resolve()
         self.logs = self.data_dir / "logs"
         self.replicas: list[Replica] = []
-        self._processes: list[tuple[str, subprocess.Popen]] = []
+        self._processes: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self.env: dict[str, str] = {}
+        self.own: svc.OwnServices | None = None
+        self.balancer: Balancer | None = None
+        self.proxies: list[ProxyProcess] = []
+        self.web_port = free_port()
 
     # ------------------------------------------------------------------ URLs
+
+    @property
+    def services(self) -> svc.Services:
+        if self.config.services is not None:
+            return self.config.services
+        if self.own is None:
+            raise StackError("the stack's own services are not started yet")
+        return self.own.services
 
     @property
     def shop_database_url(self) -> str:
         if self.config.database == "sqlite":
             return f"sqlite:///{self.data_dir / 'shop.db'}"
-        return self.config.services.pg_database_url(self.config.name)
+        return self.services.pg_database_url(self.config.name)
 
     @property
     def tracker_database_url(self) -> str:
         if self.config.database == "sqlite":
             return f"sqlite:///{self.data_dir / 'tracker.db'}"
-        return self.config.services.pg_database_url(f"{self.config.name}_tracker")
+        return self.services.pg_database_url(f"{self.config.name}_tracker")
 
     @property
     def rasa_urls(self) -> list[str]:
+        """Where shoppers connect: the balancer when there is one, else each replica."""
+        if self.balancer is not None:
+            return [self.balancer.public_url]
         return [r.rasa_url for r in self.replicas]
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [r.rasa_url for r in self.replicas]
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def rasa_api_url(self) -> str:
+        """Where the web service reaches Rasa's HTTP API."""
+        if self.balancer is not None:
+            return self.balancer.internal_url
+        return self.replicas[0].rasa_url if self.replicas else ""
 
     @property
     def keys_file(self) -> Path:
@@ -213,11 +250,14 @@ class Stack:
                 "RASA_TELEMETRY_ENABLED": "false",
                 "TF_CPP_MIN_LOG_LEVEL": "2",
                 "PYTHONUNBUFFERED": "1",
-                **LOAD_TEST_RATES,
+                "WEB_PORT": str(self.web_port),
+                "CARTGUARD_PUBLIC_WEB_URL": self.web_url,
             }
         )
+        if cfg.rate_limits == "generous":
+            env.update(LOAD_TEST_RATES)
         if cfg.database == "postgresql":
-            services = cfg.services
+            services = self.services
             host, port, user, password = services.amqp
             env.update(
                 {
@@ -235,6 +275,8 @@ class Stack:
             )
             if cfg.flavour == "cartguard":
                 env["CARTGUARD_REDIS_URL"] = f"{services.redis_url}/{cfg.redis_db + 1}"
+                if cfg.socketio_redis:
+                    env["CARTGUARD_SOCKETIO_REDIS_URL"] = f"{services.redis_url}/{cfg.redis_db + 2}"
         env.update(cfg.extra_env)
         return env
 
@@ -250,21 +292,31 @@ class Stack:
         if result.returncode != 0:
             raise StackError(f"`cartguard {' '.join(args)}` failed: {result.stderr.strip()}")
 
+    def start_services(self) -> None:
+        """Start PostgreSQL, Redis and RabbitMQ of our own (unless the config names some)."""
+        if self.config.database != "postgresql" or self.config.services is not None:
+            return
+        if self.own is None:
+            self.own = svc.OwnServices().start()
+
     def prepare(self) -> None:
         """Data directory, keys, databases, seeded shop, endpoint files. Idempotent."""
         cfg = self.config
         if not cfg.model.exists():
             raise StackError(f"no trained model at {cfg.model}: run `make train` first")
         if cfg.database == "postgresql":
-            missing = svc.missing_services(cfg.services)
+            self.start_services()
+            missing = svc.missing_services(self.services)
             if missing:
                 raise StackError("not reachable: " + ", ".join(missing))
-            svc.create_database(cfg.name, cfg.services)
-            svc.create_database(f"{cfg.name}_tracker", cfg.services)
+            svc.create_database(cfg.name, self.services)
+            svc.create_database(f"{cfg.name}_tracker", self.services)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.env = self.base_env()
         self._run_cli("init-keys")
         self.env.update(self._secret_env())
+        if cfg.flavour == "cartguard":
+            self._run_cli("db", "upgrade")  # the deployment step: migrations before any process
         self._run_cli("seed", "--customers", str(cfg.customers))
         if cfg.flavour == "stock":
             (self.data_dir / "credentials.stock.yml").write_text(_STOCK_CREDENTIALS)
@@ -343,21 +395,35 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         log = (self.logs / f"{name}.log").open("ab")
-        process = subprocess.Popen(
+        process = spawn(
             argv,
             env=env,
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
         )
         log.close()
         with self._lock:
-            self._processes.append((name, process))
+            self._processes[name] = process
 
-    def _action_argv(self, port: int) -> tuple[list[str], dict[str, str], Path]:
-        env = dict(self.env, ACTION_PORT=str(port))
+    def _replica_env(self, replica: Replica) -> dict[str, str]:
+        """One replica's environment: its PostgreSQL path goes through its own proxy."""
+        env = dict(self.env)
+        if self.proxies:
+            proxy = self.proxies[replica.index]
+            host, port = self.services.pg_address
+            direct = f"@{host}:{port}/"
+            via = f"@127.0.0.1:{proxy.port}/"
+            for name in ("CARTGUARD_DATABASE_URL", "CARTGUARD_TRACKER_DATABASE_URL"):
+                env[name] = env[name].replace(direct, via)
+        if self.config.balancer:
+            env["CARTGUARD_BEHIND_TLS_PROXY"] = "1"  # count shoppers by X-Forwarded-For
+        return env
+
+    def _action_argv(self, replica: Replica) -> tuple[list[str], dict[str, str], Path]:
+        port = replica.action_port
+        env = dict(self._replica_env(replica), ACTION_PORT=str(port))
+        env.pop("CARTGUARD_BEHIND_TLS_PROXY", None)
         if self.config.flavour == "stock":
             shim = self.data_dir / "stock-shim"
             env["PYTHONPATH"] = f"{shim}{os.pathsep}{PROJECT_ROOT}"
@@ -369,7 +435,7 @@ class Stack:
     def _rasa_argv(self, replica: Replica) -> tuple[list[str], dict[str, str]]:
         cfg = self.config
         env = dict(
-            self.env,
+            self._replica_env(replica),
             RASA_PORT=str(replica.rasa_port),
             CARTGUARD_ACTION_URL=f"{replica.action_url}/webhook",
         )
@@ -410,16 +476,28 @@ class Stack:
         Call it from a thread that outlives the stack: children are asked to die with the
         thread that started them (``PR_SET_PDEATHSIG``), so that nothing outlives a crash.
         """
-        self.prepare()
-        cfg = self.config
-        self.replicas = [Replica(i, free_port(), free_port()) for i in range(cfg.replicas)]
         try:
+            self.prepare()
+            cfg = self.config
+            self.replicas = [Replica(i, free_port(), free_port()) for i in range(cfg.replicas)]
+            if cfg.db_proxies and cfg.database == "postgresql":
+                self.proxies = [
+                    ProxyProcess(self.services.pg_address, self.logs / f"dbproxy-{i}.log").start()
+                    for i in range(cfg.replicas)
+                ]
             for replica in self.replicas:
-                argv, env, cwd = self._action_argv(replica.action_port)
+                argv, env, cwd = self._action_argv(replica)
                 self._spawn(f"actions-{replica.index}", argv, env, cwd)
             for replica in self.replicas:
                 argv, env = self._rasa_argv(replica)
                 self._spawn(f"rasa-{replica.index}", argv, env, PROJECT_ROOT)
+            if cfg.balancer:
+                self.balancer = Balancer(
+                    [("127.0.0.1", r.rasa_port) for r in self.replicas], self.data_dir / "haproxy"
+                ).start()
+            if cfg.web:
+                env = dict(self.env, CARTGUARD_RASA_URL=self.rasa_api_url)
+                self._spawn("web", [str(PYTHON), "-m", "cartguard.webapp"], env, PROJECT_ROOT)
         except BaseException:
             self.stop()
             raise
@@ -436,9 +514,15 @@ class Stack:
         deadline = time.monotonic() + self.config.start_timeout
         pending = {f"{r.action_url}/health" for r in self.replicas}
         pending |= {f"{r.rasa_url}/" for r in self.replicas}
+        if self.config.web:
+            pending.add(f"{self.web_url}/healthz")
+        if self.balancer is not None:  # every replica must be up in HAProxy's eyes too
+            pending |= {
+                f"{self.balancer.public_url}/socket.io/?replica={r.index}" for r in self.replicas
+            }
         while pending:
             self._check_alive()
-            pending = {url for url in pending if not _get(url)}
+            pending = {url for url in pending if not self._ready(url)}
             if not pending:
                 return
             if time.monotonic() > deadline:
@@ -448,8 +532,14 @@ class Stack:
                 )
             time.sleep(1.0)
 
+    def _ready(self, url: str) -> bool:
+        if self.balancer is not None and "?replica=" in url:
+            index = int(url.rsplit("=", 1)[1])
+            return self.balancer.server_up(index)
+        return _get(url)
+
     def _check_alive(self) -> None:
-        for name, process in self._processes:
+        for name, process in list(self._processes.items()):
             if process.poll() is not None:
                 tail = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
                 raise StackError(
@@ -458,20 +548,31 @@ class Stack:
                 )
 
     def alive(self) -> bool:
-        return all(p.poll() is None for _, p in self._processes)
+        return all(p.poll() is None for p in self._processes.values())
+
+    def kill_replica(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Kill replica ``index`` (Rasa and its action server, like a pod) without warning."""
+        for name in (f"rasa-{index}", f"actions-{index}"):
+            process = self._processes.get(name)
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=30)
+
+    def replica_log(self, index: int) -> str:
+        return (self.logs / f"rasa-{index}.log").read_text(errors="replace")
 
     def stop(self, grace: float = 15.0) -> None:
         """Stop every process of the stack (SIGTERM, then SIGKILL after ``grace``)."""
         with self._lock:
-            processes, self._processes = self._processes, []
-        for _, process in processes:
+            processes, self._processes = list(self._processes.values()), {}
+        for process in processes:
             if process.poll() is None:
                 try:
                     os.killpg(process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + grace
-        for _, process in processes:
+        for process in processes:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -480,20 +581,32 @@ class Stack:
                 except ProcessLookupError:
                     pass
                 process.wait(timeout=5)
+        if self.balancer is not None:
+            self.balancer.stop()
+        for proxy in self.proxies:
+            proxy.stop()
 
     def cleanup(self) -> None:
-        """Stop, drop this stack's queue, and remove a temporary data directory."""
+        """Stop, drop this stack's queue and services, and remove a temporary data directory."""
         self.stop()
-        if self.config.database == "postgresql" and self.config.broker:
+        if self.config.keep_logs is not None and self.logs.exists():
+            shutil.copytree(self.logs, self.config.keep_logs, dirs_exist_ok=True)
+            if self.balancer is not None and self.balancer.log.exists():
+                shutil.copy(self.balancer.log, self.config.keep_logs / "haproxy.log")
+        if self.own is not None:
+            self.own.stop()
+            self.own = None
+        elif self.config.database == "postgresql" and self.config.broker and self.replicas:
             try:
-                svc.delete_queue(self.config.queue, self.config.services)
+                svc.delete_queue(self.config.queue, self.services)
             except Exception:  # noqa: S110 - RabbitMQ may be the thing that is down
                 pass
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def drop_databases(self) -> None:
-        if self.config.database == "postgresql":
+        """Drop the databases from shared services (our own services are gone with cleanup)."""
+        if self.config.database == "postgresql" and self.config.services is not None:
             svc.drop_database(self.config.name, self.config.services)
             svc.drop_database(f"{self.config.name}_tracker", self.config.services)
 
@@ -506,7 +619,7 @@ class Stack:
 
 @contextmanager
 def running(config: StackConfig, *, drop: bool = True) -> Iterator[Stack]:
-    """Start a stack; stop it, delete its queue, temp dir and (``drop``) databases afterwards."""
+    """Start a stack; stop it and remove its services, queue, temp dir and databases after."""
     stack = Stack(config)
     try:
         stack.start()
@@ -521,7 +634,9 @@ def running(config: StackConfig, *, drop: bool = True) -> Iterator[Stack]:
 
 
 def print_env(config: StackConfig) -> None:
-    """``export`` lines for ``endpoints.scale.yml`` on this machine (secrets excluded)."""
+    """``export`` lines for ``endpoints.scale.yml`` (secrets excluded; shared services)."""
+    if config.services is None:
+        config.services = svc.Services.from_env()
     stack = Stack(config)
     env = stack.base_env()
     for name in sorted(env):
@@ -540,6 +655,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--name", default="cartguard_scale", help="database and queue name")
     parser.add_argument("--no-broker", action="store_true", help="no RabbitMQ event broker")
+    parser.add_argument(
+        "--shared-services",
+        action="store_true",
+        help="use running services (CARTGUARD_SCALE_PG/_REDIS/_AMQP, default: this machine's) "
+        "instead of starting our own",
+    )
+    parser.add_argument(
+        "--balancer", action="store_true", help="HAProxy in front (and the web service)"
+    )
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument(
@@ -558,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
         broker=not args.no_broker,
         data_dir=args.data_dir,
         model=args.model,
+        services=svc.Services.from_env() if args.shared_services else None,
+        balancer=args.balancer,
+        web=args.balancer,
     )
     if args.print_env:
         print_env(config)
@@ -575,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         for replica in stack.replicas:
             print(f"    rasa {replica.rasa_url}  ->  actions {replica.action_url}", flush=True)
+        if stack.balancer is not None:
+            print(f"    shoppers: {stack.balancer.public_url}  web: {stack.web_url}", flush=True)
         if args.conversations:
             from bench.driver import drive_demo
 
@@ -587,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             stop.wait(1.0)
         return 0
-    except StackError as exc:
+    except (StackError, svc.ServiceError) as exc:
         print(f"!! {exc}", file=sys.stderr)
         return 1
     finally:

@@ -1,21 +1,32 @@
 """Load and fault scenarios shared by ``tests/scale`` (light) and ``bench/soak.py`` (full).
 
-Each fault is a coroutine that runs beside a load run and always leaves the service running
-again; the callers still wrap them in ``finally: ensure_*_running()`` in case the load run
-itself fails first.
+Every fault is pulled on the stack's *own* services (:class:`bench.services.OwnServices`) or
+its own TCP proxies, never on the machine's shared ones, and always undone before the fault
+coroutine returns (``finally``):
+
+* :func:`postgres_restart` - the stack's PostgreSQL restarts (refused connections for a moment);
+* :func:`broker_outage` - RabbitMQ's application stops for a while, optionally with a replica
+  SIGKILLed in the middle of it (``kill_replica``);
+* :func:`blackhole` - one replica's path to PostgreSQL goes silent, then heals.
+
+The measurements: :func:`load` (conversations through the balancer or the replicas),
+:func:`confirmations` (secure-form results reported by the web service through the balancer,
+and whether each reached the shopper, on whatever replica), :func:`broker_delivery` (stored
+events against what reached the queue: lost, doubled, out of order).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bench import checks, driver
+from bench import checks, driver, forms
 from bench import services as svc
 
 Fault = Callable[[], Awaitable[None]]
@@ -27,41 +38,99 @@ class Plan:
 
     scripts: list[tuple[int, list[str]]]
     tokens: dict[int, str]
-    counts: list[int]
+    counts: driver.Counts
 
 
-async def make_plan(stack: Any, conversations: int) -> Plan:
-    scripts, tokens = driver.plan(stack.shop_database_url, stack.keys_file, conversations)
-    counts = await driver.calibrate(
-        stack.rasa_urls[0],
-        tokens[scripts[0][0]],
-        scripts[0][1],
-        stock=stack.config.flavour == "stock",
+async def make_plan(stack: Any, conversations: int, *, personal: bool = False) -> Plan:
+    scripts, tokens = driver.plan(
+        stack.shop_database_url, stack.keys_file, conversations, personal=personal
+    )
+    counts = await driver.calibrate_all(
+        stack.rasa_urls[0], tokens, scripts, stock=stack.config.flavour == "stock"
     )
     return Plan(scripts, tokens, counts)
 
 
-def postgres_restart(after: float) -> Fault:
+# ------------------------------------------------------------------------------ faults
+
+
+@dataclass
+class FaultLog:
+    """When a fault started and ended (monotonic seconds), and what happened meanwhile."""
+
+    started: float = 0.0
+    ended: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def postgres_restart(stack: Any, after: float, log: FaultLog | None = None) -> Fault:
+    """Restart the stack's own PostgreSQL ``after`` seconds into the run."""
+    log = log or FaultLog()
+
     async def fault() -> None:
         await asyncio.sleep(after)
-        try:
-            await asyncio.to_thread(svc.pg_ctl, "restart")
-        finally:
-            await asyncio.to_thread(svc.ensure_postgres_running)
+        log.started = time.monotonic()
+        await asyncio.to_thread(stack.own.postgres.restart)
+        log.ended = time.monotonic()
 
     return fault
 
 
-def broker_outage(after: float, seconds: float) -> Fault:
+def broker_outage(
+    stack: Any,
+    after: float,
+    seconds: float,
+    *,
+    kill_replica: int | None = None,
+    kill_after: float = 0.0,
+    log: FaultLog | None = None,
+) -> Fault:
+    """Stop the stack's RabbitMQ for ``seconds``; optionally SIGKILL a replica meanwhile."""
+    log = log or FaultLog()
+    rabbit = stack.own.rabbitmq
+
     async def fault() -> None:
         await asyncio.sleep(after)
+        log.started = time.monotonic()
         try:
-            await asyncio.to_thread(svc.rabbitmqctl, "stop_app")
+            await asyncio.to_thread(rabbit.ctl, "stop_app")
+            if kill_replica is not None:
+                await asyncio.sleep(kill_after)
+                await asyncio.to_thread(stack.kill_replica, kill_replica)
+                log.notes.append(
+                    f"replica {kill_replica} SIGKILLed {time.monotonic() - log.started:.0f} s "
+                    "into the outage"
+                )
+            await asyncio.sleep(max(0.0, seconds - (time.monotonic() - log.started)))
+        finally:
+            await asyncio.to_thread(rabbit.ctl, "start_app")
+            await asyncio.to_thread(svc.wait_for_rabbitmq, stack.services)
+            log.ended = time.monotonic()
+
+    return fault
+
+
+def blackhole(
+    stack: Any, replica: int, after: float, seconds: float, log: FaultLog | None = None
+) -> Fault:
+    """Replica ``replica``'s path to PostgreSQL goes silent for ``seconds``, then heals."""
+    log = log or FaultLog()
+    proxy = stack.proxies[replica]
+
+    async def fault() -> None:
+        await asyncio.sleep(after)
+        log.started = time.monotonic()
+        proxy.blackhole()
+        try:
             await asyncio.sleep(seconds)
         finally:
-            await asyncio.to_thread(svc.ensure_rabbitmq_running)
+            proxy.heal()
+            log.ended = time.monotonic()
 
     return fault
+
+
+# ------------------------------------------------------------------------------ load
 
 
 async def load(
@@ -71,11 +140,19 @@ async def load(
     concurrency: int,
     fault: Fault | None = None,
     offset: int = 0,
+    *,
+    switch_replicas: bool = True,
 ) -> driver.LoadResult:
     """Play ``count`` of the plan's scripts (from ``offset``), with ``fault`` running alongside."""
     scripts = [plan.scripts[(offset + i) % len(plan.scripts)] for i in range(count)]
     run = driver.run_load(
-        stack.rasa_urls, plan.tokens, scripts, plan.counts, concurrency=concurrency
+        stack.rasa_urls,
+        plan.tokens,
+        scripts,
+        plan.counts,
+        concurrency=concurrency,
+        switch_replicas=switch_replicas,
+        first_address=offset,
     )
     if fault is None:
         return await run
@@ -87,8 +164,127 @@ def played(result: driver.LoadResult) -> list[tuple[str, list[str]]]:
     return [(c.conversation_id, c.texts) for c in result.conversations if c.conversation_id]
 
 
-def _key(event: dict) -> str:
-    return json.dumps([event.get(k) for k in ("event", "timestamp", "name", "text")])
+def latencies_between(result: driver.LoadResult, start: float, end: float) -> list[float]:
+    """Turn latencies of turns that ended inside [start, end] (monotonic clock)."""
+    return sorted(
+        seconds
+        for c in result.conversations
+        for seconds, at in zip(c.latencies, c.finished_at, strict=False)
+        if start <= at <= end
+    )
+
+
+# ------------------------------------------------------------------------------ confirmations
+
+
+@dataclass
+class Confirmations:
+    """Secure-form results reported by the web service: did each reach its shopper?"""
+
+    submitted: int
+    seen: int
+    crossed: int  # trigger_intent served by another replica than the one holding the socket
+    seconds: list[float]  # form posted -> confirmation seen by the shopper
+    errors: list[str]
+
+    @property
+    def lost(self) -> int:
+        return self.submitted - self.seen
+
+
+_TRIGGER = re.compile(r"^/conversations/([^/]+)/trigger_intent")
+
+
+async def confirmations(
+    stack: Any,
+    plan: Plan,
+    count: int,
+    *,
+    offset: int = 0,
+    rounds: int = 1,
+    concurrency: int = 8,
+    sequential: bool = False,
+) -> Confirmations:
+    """``count`` shoppers through the balancer, each told ``rounds`` times that a form was saved.
+
+    Each shopper opens a conversation (three lines, so an action has seen its login), then
+    a delivery-address link is issued for it and submitted to the web service like a browser
+    would; the shopper must hear the confirmation (it names the order) on its socket, whichever
+    replica the web service's ``trigger_intent`` reached (read from HAProxy's log).
+
+    ``sequential``: each shopper's ``rounds`` forms are submitted back to back, alone; the
+    balancer's round robin then sends consecutive ``trigger_intent`` calls to different
+    replicas, so at least one per shopper is served by the replica not holding its socket.
+    """
+    scripts = [plan.scripts[(offset + i) % len(plan.scripts)] for i in range(count)]
+    shoppers: list[driver.Shopper] = []
+    errors: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def start(i: int, customer_id: int, texts: list[str]) -> None:
+        shopper = driver.Shopper(False, driver.shopper_address(10_000 + offset + i))
+        shoppers[i] = shopper
+        async with gate:
+            await shopper.connect(stack.rasa_urls[0])
+            await shopper.open_session(plan.tokens[customer_id])
+            counts = driver.counts_for(plan.counts, texts)
+            for line, expected in zip(texts[:3], counts[:3], strict=True):
+                await shopper.say(line, plan.tokens[customer_id], expected)
+
+    shoppers = [driver.Shopper(False)] * len(scripts)
+    try:
+        await asyncio.gather(*(start(i, cid, t) for i, (cid, t) in enumerate(scripts)))
+        socket_replica = {s.conversation_id: s.replica for s in shoppers}
+        pairs = [(cid, s.conversation_id) for (cid, _), s in zip(scripts, shoppers, strict=True)]
+        links = await asyncio.to_thread(forms.issue_address_links, stack, pairs * rounds)
+        seconds: list[float] = []
+
+        async def one(shopper: driver.Shopper, link: forms.IssuedLink) -> None:
+            began = time.perf_counter()
+            response = await asyncio.to_thread(forms.submit, stack.web_url, link)
+            if response.status_code != 200:
+                errors.append(f"form answered HTTP {response.status_code}")
+                return
+            deadline = time.perf_counter() + driver.REPLY_TIMEOUT
+            while time.perf_counter() < deadline:
+                try:
+                    reply = await asyncio.wait_for(
+                        shopper.replies.get(), deadline - time.perf_counter()
+                    )
+                except asyncio.TimeoutError:
+                    break
+                if link.order_id in driver._text(reply):  # "... order CG-1 ... address"
+                    seconds.append(time.perf_counter() - began)
+                    return
+            errors.append(f"no confirmation for {link.conversation_id[:8]}")
+
+        if sequential:  # one shopper's confirmations back to back: consecutive requests
+            for index, shopper in enumerate(shoppers):
+                for link in links[index :: len(shoppers)]:
+                    await one(shopper, link)
+        else:
+            for r in range(rounds):
+                batch = links[r * len(shoppers) : (r + 1) * len(shoppers)]
+                await asyncio.gather(*(one(s, k) for s, k in zip(shoppers, batch, strict=True)))
+        submitted, seen = len(links), len(seconds)
+        await asyncio.sleep(0.5)  # HAProxy writes its log line when the request ends
+        crossed = 0
+        for route in stack.balancer.routes():
+            match = _TRIGGER.match(route.path)
+            if route.frontend == "internal" and match:
+                holder = socket_replica.get(match.group(1))
+                served = int(route.server.removeprefix("rasa")) - 1
+                crossed += holder is not None and served != holder
+        return Confirmations(submitted, seen, crossed, sorted(seconds), errors)
+    finally:
+        for shopper in shoppers:
+            try:
+                await shopper.close()
+            except Exception:  # noqa: S110 - closing a dead connection is not the failure
+                pass
+
+
+# ------------------------------------------------------------------------------ broker
 
 
 @dataclass
@@ -96,34 +292,60 @@ class Delivery:
     """How the stored events of some conversations showed up on the event queue."""
 
     stored: int
-    delivered: int
+    published: int  # messages of these conversations taken from the queue
     lost: int  # stored, never queued
-    duplicates: int  # queued more than once (at-least-once delivery)
+    duplicates: int  # queued more than once (same message id)
     unknown: int  # queued, never stored
+    out_of_order: int  # conversations whose queued events are not in stored order
+    differing_copies: int = 0  # same message id, different body (must never happen)
 
 
 async def broker_delivery(
-    database_url: str, queue: str, sender_ids: Sequence[str], timeout: float = 60.0
+    stack: Any, sender_ids: Sequence[str], timeout: float = 120.0
 ) -> Delivery:
-    """Drain ``queue`` until every stored event of ``sender_ids`` arrived, or ``timeout``."""
-    stored = checks.load_events(database_url, sender_ids)
-    expected = Counter(_key(e) for conv in stored.values() for e in conv.events)
-    delivered: Counter = Counter()
+    """Drain the queue until every stored event of ``sender_ids`` arrived, or ``timeout``."""
+    stored = checks.load_events(stack.tracker_database_url, sender_ids)
+    expected = {
+        sid: [json.dumps({"sender_id": sid, **e}, sort_keys=True) for e in conv.events]
+        for sid, conv in stored.items()
+    }
+    total = sum(len(v) for v in expected.values())
+    arrived: dict[str, list[tuple[str | None, str]]] = defaultdict(list)
     deadline = time.monotonic() + timeout
     while True:
-        for body in await asyncio.to_thread(svc.drain_queue, queue):
+        for body, message_id in await asyncio.to_thread(
+            svc.drain_queue_with_ids, stack.config.queue, stack.services
+        ):
             event = json.loads(body)
-            if event.get("sender_id") in stored:
-                delivered[_key(event)] += 1
-        lost = expected - delivered
-        if not lost or time.monotonic() > deadline:
+            sid = event.get("sender_id")
+            if sid in expected:
+                arrived[sid].append((message_id, json.dumps(event, sort_keys=True)))
+        got = sum(len({mid for mid, _ in v}) for v in arrived.values())
+        if got >= total or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)
-    unknown = set(delivered) - set(expected)
-    return Delivery(
-        stored=sum(expected.values()),
-        delivered=sum(delivered.values()),
-        lost=sum(lost.values()),
-        duplicates=sum((delivered - expected).values()) - sum(delivered[k] for k in unknown),
-        unknown=sum(delivered[k] for k in unknown),
-    )
+    lost = duplicates = unknown = out_of_order = published = differing = 0
+    for sid, events in expected.items():
+        messages = arrived.get(sid, [])
+        published += len(messages)
+        ids = Counter(mid for mid, _ in messages)
+        duplicates += sum(n - 1 for n in ids.values() if n > 1)
+        first_copy: list[str] = []
+        body_of: dict[str | None, str] = {}
+        for mid, body in messages:
+            if mid not in body_of or mid is None:
+                body_of[mid] = body
+                first_copy.append(body)
+            elif body_of[mid] != body:
+                differing += 1
+        missing = Counter(events) - Counter(first_copy)
+        extra = Counter(first_copy) - Counter(events)
+        lost += sum(missing.values())
+        unknown += sum(extra.values())
+        if not missing and not extra and first_copy != events:
+            out_of_order += 1
+    return Delivery(total, published, lost, duplicates, unknown, out_of_order, differing)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    return driver.percentile(sorted(values), pct)

@@ -33,6 +33,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,20 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except OSError:
         pass
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so every child of the
+# harness is started from this one thread, which lives as long as the harness process: a
+# restart pulled from a short-lived worker thread (asyncio.to_thread) would otherwise be
+# killed as soon as that thread is retired.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartguard-spawner")
+
+
+def spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` in its own session, dying with the harness process."""
+    kwargs.setdefault("start_new_session", True)
+    kwargs["preexec_fn"] = die_with_parent
+    return _SPAWNER.submit(subprocess.Popen, argv, **kwargs).result()
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
@@ -361,7 +376,7 @@ class OwnPostgres:
     def spawn(self) -> None:
         log = self.log.open("ab")
         try:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [
                     str(postgres_bin() / "postgres"),
                     "-D",
@@ -381,8 +396,6 @@ class OwnPostgres:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
                 **_as_postgres_user(),
             )
         finally:
@@ -425,7 +438,7 @@ class OwnRedis:
         self.root.mkdir(parents=True, exist_ok=True)
         log = (self.root / "redis.log").open("ab")
         try:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [
                     binary,
                     "--port",
@@ -441,8 +454,6 @@ class OwnRedis:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         finally:
             log.close()
@@ -505,14 +516,12 @@ class OwnRabbitMQ:
         (self.root / "enabled_plugins").write_text("[].\n")
         log = (self.root / "rabbitmq.log").open("ab")
         try:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [str(binary)],
                 env=self.env(),
                 cwd=self.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         finally:
             log.close()

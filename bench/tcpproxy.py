@@ -102,16 +102,14 @@ class ProxyProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ProxyProcess:
-        from bench.services import die_with_parent
+        from bench.services import spawn
 
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [sys.executable, "-m", "bench.tcpproxy", f"{self.upstream[0]}:{self.upstream[1]}"],
             cwd=Path(__file__).resolve().parent.parent,
             stdout=subprocess.PIPE,
             stderr=self.log.open("ab") if self.log else subprocess.DEVNULL,
             text=True,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()

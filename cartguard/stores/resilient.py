@@ -12,11 +12,15 @@ write that did commit before the connection dropped is not written twice. Events
 broker through the outbox rows of the one attempt that commits (or, for another broker, after
 it), so retries never publish twice.
 
-Only a database that *refuses* (a restart: connections refused or closed) is waited for. A
-database that is *silent* (a dropped network path: no answer within the query or connect
-timeout) is not retried: each attempt would hold a thread and a connection for the whole
-timeout, and the shopper is better served by "please try again" after one timeout than by a
-frozen chat for the whole grace period.
+A database that *refuses* (a restart: connections refused or closed) is waited for, for
+loading and saving alike. A database that is *silent* (a dropped network path: no answer within
+the query or connect timeout) is treated by what is at stake:
+
+* loading a conversation (nothing has happened yet) is not retried: the shopper hears "please
+  try again" after one query timeout instead of a frozen chat for the whole grace period;
+* saving a turn is retried for the grace period like a refusal: Rasa has already sent the
+  turn's replies, so the turn must be stored if the path comes back in time. Attempts that
+  were given up on never commit late (see the parent store), so only one attempt stores it.
 """
 
 from __future__ import annotations
@@ -71,21 +75,21 @@ class ResilientRedactingSQLTrackerStore(RedactingSQLTrackerStore):
         self.outage_grace_seconds = _grace(outage_grace_seconds)
         super().__init__(*args, **kwargs)
 
-    async def _patiently(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _patiently(
+        self, what: str, attempt: Callable[[], Awaitable[T]], *, through_silence: bool = False
+    ) -> T:
         deadline = time.monotonic() + self.outage_grace_seconds
         delay = _FIRST_DELAY
         warned = False
         while True:
             try:
                 result = await attempt()
-            except (TrackerDatabaseSilent, PoolTimeout) as exc:
-                raise TrackerDatabaseUnavailable(
-                    f"the tracker database is not answering ({exc}); the conversation turn "
-                    f"was not handled"
-                ) from exc
-            except (OperationalError, InterfaceError) as exc:
+            except (TrackerDatabaseSilent, PoolTimeout, OperationalError, InterfaceError) as exc:
                 reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1]
-                if any(marker in "; ".join(reason) for marker in _SILENT_MARKERS):
+                silent = not isinstance(exc, (OperationalError, InterfaceError)) or any(
+                    marker in "; ".join(reason) for marker in _SILENT_MARKERS
+                )
+                if silent and not through_silence:
                     raise TrackerDatabaseUnavailable(
                         f"the tracker database is not answering ({'; '.join(reason)}); the "
                         f"conversation turn was not handled"
@@ -123,4 +127,6 @@ class ResilientRedactingSQLTrackerStore(RedactingSQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         parent_save = super().save
-        await self._patiently("save a conversation turn", lambda: parent_save(tracker))
+        await self._patiently(
+            "save a conversation turn", lambda: parent_save(tracker), through_silence=True
+        )

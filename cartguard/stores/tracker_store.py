@@ -181,8 +181,13 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         """Replace Rasa's engine (pool of 50 + 100, no time bounds) with a bounded one."""
         url = self.engine.url
         options = postgres_engine_options(url, pool_size=pool_size, max_overflow=max_overflow)
-        # keep what Rasa passes to the driver (the POSTGRESQL_SCHEMA search path)
-        options["connect_args"].update(create_engine_kwargs(url).get("connect_args", {}))
+        # keep what Rasa passes to the driver (the POSTGRESQL_SCHEMA search path); a
+        # transaction left idle (its process stuck or gone) gives its row locks back
+        connect_args = options["connect_args"]
+        connect_args.update(create_engine_kwargs(url).get("connect_args", {}))
+        connect_args["options"] = (
+            f"{connect_args.get('options', '')} -c idle_in_transaction_session_timeout=30000"
+        ).strip()
         self.engine.dispose()
         self.engine = sa.create_engine(url, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)

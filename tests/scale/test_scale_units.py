@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,11 +16,14 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import OperationalError
 
+from bench import balancer
 from bench.checks import problems_in
+from bench.driver import shopper_address
 from bench.launcher import Stack, StackConfig, _unquote_env
+from bench.services import Services
 from cartguard.stores import resilient
 from cartguard.stores.resilient import ResilientRedactingSQLTrackerStore, TrackerDatabaseUnavailable
-from cartguard.stores.tracker_store import RedactingSQLTrackerStore
+from cartguard.stores.tracker_store import RedactingSQLTrackerStore, TrackerDatabaseSilent
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = Domain.from_yaml(
@@ -124,6 +129,63 @@ async def test_a_later_save_appends_only_the_new_events(
     assert len(store.event_broker.published) == len(stored.events)
 
 
+async def test_a_silent_database_fails_a_load_at_once_but_a_save_is_retried(
+    store: ResilientRedactingSQLTrackerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"retrieve": 0, "save": 0}
+
+    async def silent_retrieve(self, sender_id):
+        calls["retrieve"] += 1
+        raise TrackerDatabaseSilent("no answer within 5 s")
+
+    monkeypatch.setattr(RedactingSQLTrackerStore, "retrieve", silent_retrieve)
+    with pytest.raises(TrackerDatabaseUnavailable, match="not answering"):
+        await store.retrieve("conv-silent")
+    assert calls["retrieve"] == 1  # nothing happened yet: "try again" now, not after 20 s
+
+    real_save = RedactingSQLTrackerStore.save
+
+    async def silent_twice(self, tracker):
+        calls["save"] += 1
+        if calls["save"] <= 2:
+            raise TrackerDatabaseSilent("no answer within 5 s")
+        await real_save(self, tracker)
+
+    monkeypatch.setattr(RedactingSQLTrackerStore, "save", silent_twice)
+    tracker = _tracker("conv-silent", [fake.sentence()])
+    await store.save(tracker)  # the replies are out: the turn is stored once the path is back
+    assert calls["save"] == 3
+    stored = await store.retrieve_full_tracker("conv-silent")
+    assert stored is not None and len(stored.events) == len(tracker.events)
+
+
+async def test_a_save_given_up_on_never_commits_late(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from cartguard.stores import tracker_store
+
+    slow = RedactingSQLTrackerStore(
+        domain=DOMAIN,
+        host=f"sqlite:///{tmp_path / 'slow.db'}",
+        sensitive_slots=[],
+        query_timeout_seconds="0.2",
+    )
+    real = tracker_store.redacted_events
+
+    def stalls_inside_the_transaction(*args, **kwargs):
+        time.sleep(0.5)  # the database answers, but too late for the caller
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker_store, "redacted_events", stalls_inside_the_transaction)
+    with pytest.raises(TrackerDatabaseSilent):
+        await slow.save(_tracker("conv-late", ["hello"]))
+    await asyncio.sleep(0.8)  # the worker thread has finished by now
+    monkeypatch.setattr(tracker_store, "redacted_events", real)
+    assert await slow.retrieve_full_tracker("conv-late") is None  # rolled back, not stored
+
+
 def test_a_bad_grace_value_is_refused_with_its_name(tmp_path: Path, data_dir: Path) -> None:
     with pytest.raises(ValueError, match="outage_grace_seconds"):
         ResilientRedactingSQLTrackerStore(
@@ -193,7 +255,7 @@ def test_endpoints_scale_yml_expands_completely_and_names_importable_stores(
 
     from rasa.utils.endpoints import read_endpoint_config
 
-    stack = Stack(StackConfig(replicas=2, data_dir=tmp_path))
+    stack = Stack(StackConfig(replicas=2, data_dir=tmp_path, services=Services()))
     env = stack.base_env()
     env["CARTGUARD_ACTION_URL"] = "http://127.0.0.1:1/webhook"
     env["CARTGUARD_ACTION_TOKEN"] = fake.sha256()
@@ -243,7 +305,12 @@ def test_every_generated_endpoints_file_parses_and_expands_completely(
 
     stack = Stack(
         StackConfig(
-            replicas=1, flavour=flavour, database=database, broker=broker, data_dir=tmp_path
+            replicas=1,
+            flavour=flavour,
+            database=database,
+            broker=broker,
+            data_dir=tmp_path,
+            services=Services(),
         )
     )
     if flavour == "stock":
@@ -310,3 +377,45 @@ async def test_the_broker_outbox_keeps_events_while_rabbitmq_refuses_and_deliver
     assert [e["text"] for e in exchange.confirmed] == [f"reply {i}" for i in range(6)]
     assert "keeping them in the outbox" in caplog.text
     assert "accepting events again" in caplog.text
+
+
+# ----------------------------------------------------------------------------- balancer
+
+
+def test_the_haproxy_template_renders_to_a_configuration_haproxy_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(
+        balancer.render([("127.0.0.1", 5101), ("127.0.0.1", 5102)], 8001, 8002, tmp_path / "s")
+    )
+    balancer.check_config(path)  # raises with HAProxy's words when invalid
+    text = path.read_text()
+    assert "cookie CARTGUARD_RASA insert" in text and "option forwardfor" in text
+    assert not re.search(r"@[A-Z_]+@", text)  # every placeholder filled in
+    path.write_text(text.replace("balance roundrobin", "balance nonsense", 1))
+    with pytest.raises(RuntimeError, match="haproxy rejected"):
+        balancer.check_config(path)
+
+
+def test_the_request_log_names_the_replica_that_served_each_request(tmp_path: Path) -> None:
+    log = tmp_path / "haproxy.log"
+    log.write_text(
+        "127.0.0.1:5 [01/Dec/2026:23:21:37.117] internal rasa_api/rasa2 0/0/0/1/1 200 115 - - "
+        '---- 1/1/0/0/0 0/0 "POST /conversations/abc/trigger_intent?output_channel=latest '
+        'HTTP/1.1"\n'
+        "127.0.0.1:6 [01/Dec/2026:23:21:38.000] public rasa_public/rasa1 0/0/0/2/2 200 90 - - "
+        '--VN 1/1/0/0/0 0/0 "GET /socket.io/?EIO=4&transport=polling HTTP/1.1"\n'
+        "a line that is not a request\n"
+    )
+    routes = balancer.routed(log)
+    assert [(r.frontend, r.server, r.method) for r in routes] == [
+        ("internal", "rasa2", "POST"),
+        ("public", "rasa1", "GET"),
+    ]
+    assert routes[0].path.startswith("/conversations/abc/trigger_intent")
+
+
+def test_each_simulated_shopper_gets_its_own_loopback_address() -> None:
+    addresses = [shopper_address(i) for i in range(70_000)]
+    assert len(set(addresses)) == len(addresses)
+    assert addresses[0] == "127.0.0.2"
+    assert all(a.startswith("127.") and not a.endswith(".0.0.1") for a in addresses)
