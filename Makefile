@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 export CARTGUARD_DATA_DIR ?= $(CURDIR)/var
 LOGS := $(CARTGUARD_DATA_DIR)/logs
 SETUP_LOG := $(LOGS)/setup.log
+# umask 077 in ENV and `logged`: the logs and databases they create hold personal data.
 # Rasa's YAML files reference these; real values come from `cartguard shell-env` where needed.
-ENV := mkdir -p $(LOGS); set -a; eval "$$($(BIN)/cartguard shell-env 2>>$(SETUP_LOG))"; set +a;
+ENV := umask 077; mkdir -p $(LOGS); set -a; eval "$$($(BIN)/cartguard shell-env 2>>$(SETUP_LOG))"; set +a;
 # Run a set-up command: its output indented on the console, library warnings into setup.log,
 # and on failure the log's last lines.
 define logged
-mkdir -p $(LOGS); { $(1); } 2>>$(SETUP_LOG) | sed 's/^/    /' || { echo "!! failed; last lines of $(SETUP_LOG):"; tail -n 20 $(SETUP_LOG); exit 1; }
+umask 077; mkdir -p $(LOGS); { $(1); } 2>>$(SETUP_LOG) | sed 's/^/    /' || { echo "!! failed; last lines of $(SETUP_LOG):"; tail -n 20 $(SETUP_LOG); exit 1; }
 endef
 SUBMAKE := $(MAKE) --no-print-directory -s
 CUSTOMER ?= 1

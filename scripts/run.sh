@@ -12,6 +12,8 @@
 #   passes them all after ONE --cors flag (Rasa keeps only the last --cors flag).
 # * The console gets one line per step; library output goes to $CARTGUARD_DATA_DIR/logs/.
 set -euo pipefail
+# Logs, databases and files the processes create hold conversation data: owner-only.
+umask 077
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export CARTGUARD_DATA_DIR=${CARTGUARD_DATA_DIR:-$PWD/var}
