@@ -71,22 +71,35 @@ def issue_login_token(
     return jwt.encode(claims, keys.get("login_key"), algorithm="HS256")
 
 
-def login_token_claims(token: object, keys: Keys | None = None) -> dict | None:
-    """The claims of a correctly signed, current token, else ``None`` (no revocation check)."""
+def _signed_claims(
+    token: object, keys: Keys | None, *, audience: str, issuer: str, required: list[str]
+) -> dict | None:
+    """Claims of an HS256 token signed with the login key for ``audience``, current, with
+    every ``required`` claim and a numeric subject; else ``None``. One decoder for every
+    identity this module issues, so none of them can be checked more loosely than another."""
     if not isinstance(token, str) or not token or len(token) > 4096:
         return None
-    keys = keys or load_keys()
     try:
         claims = jwt.decode(
             token,
-            keys.get("login_key"),
+            (keys or load_keys()).get("login_key"),
             algorithms=["HS256"],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            audience=audience,
+            issuer=issuer,
+            options={"require": required},
         )
         int(claims["sub"])
     except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+    return claims
+
+
+def login_token_claims(token: object, keys: Keys | None = None) -> dict | None:
+    """The claims of a correctly signed, current token, else ``None`` (no revocation check)."""
+    claims = _signed_claims(
+        token, keys, audience=AUDIENCE, issuer=ISSUER, required=["exp", "iat", "sub", "aud", "iss"]
+    )
+    if claims is None:
         return None
     sid = claims.get(SESSION_CLAIM)
     if sid is not None and not (isinstance(sid, str) and _SESSION_REF.match(sid)):
@@ -209,18 +222,16 @@ def verify_external_identity(
 ) -> ExternalIdentity | None:
     """The identity in ``token`` if it is signed, current, and made for this conversation and
     intent; else ``None``. Does not use it up: see :func:`claim_external_identity`."""
-    if not isinstance(token, str) or not token or len(token) > 4096:
+    claims = _signed_claims(
+        token,
+        keys,
+        audience=EXTERNAL_AUDIENCE,
+        issuer=EXTERNAL_ISSUER,
+        required=["exp", "iat", "sub", "aud", "iss", "jti", "conv", "intent"],
+    )
+    if claims is None:
         return None
-    keys = keys or load_keys()
     try:
-        claims = jwt.decode(
-            token,
-            keys.get("login_key"),
-            algorithms=["HS256"],
-            audience=EXTERNAL_AUDIENCE,
-            issuer=EXTERNAL_ISSUER,
-            options={"require": ["exp", "iat", "sub", "aud", "iss", "jti", "conv", "intent"]},
-        )
         if claims["conv"] != conversation_id or claims["intent"] != intent:
             return None
         if int(claims["exp"]) - int(claims["iat"]) > EXTERNAL_TTL_SECONDS:
