@@ -18,7 +18,7 @@ Evidence and score (findings below 0.5 are dropped):
   a number written in the national format of one of :data:`OTHER_REGIONS` (without ``+``
   there is no telling its country, so this needs the cue): 0.7.
 
-Dates, times and zip codes are not phone numbers.
+Dates, times, amounts ("131000.00") and zip codes are not phone numbers.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ _CANDIDATE = re.compile(
 _GLUED_BEFORE = re.compile(r"[\d+][ ./-]?\Z|[^\W\d_]\Z")
 _GLUED_AFTER = re.compile(r"^[ ./-]?\d|^[^\W\d_]")
 _DATE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
+_DECIMAL = re.compile(r"^\d+[.,]\d{1,2}$")  # an amount: "131000.00"
 _TIME_AFTER = re.compile(r"^:\d\d")
 _CUE = re.compile(
     r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|ring|dial|text|sms|whatsapp"
@@ -105,6 +106,7 @@ def _has_cue(ctx: Context, start: int, end: int) -> bool:
 def _not_a_phone(ctx: Context, raw: str, start: int, end: int) -> bool:
     return bool(
         _DATE.match(raw.strip())
+        or _DECIMAL.match(raw.strip())
         or _TIME_AFTER.match(ctx.text[end : end + 3])
         or _NOT_A_PHONE_BEFORE.search(ctx.window_before(start, 25))
     )
