@@ -300,9 +300,8 @@ class StepUpService:
             self._session.execute(
                 delete(StepUpSession).where(StepUpSession.customer_id == customer_id)
             )
-            self._session.execute(
-                delete(StepUpChallenge).where(StepUpChallenge.customer_id == customer_id)
-            )
+            # the code request stays open until it expires: a shopper who keeps typing codes
+            # after the lockout must not see them reach the transcript in clear
             self._audit(
                 customer_id,
                 "stepup.lockout",

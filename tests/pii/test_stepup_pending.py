@@ -66,6 +66,24 @@ def test_withdrawn_ended_and_expired_requests_no_longer_count() -> None:
         assert code_pending(session, "conv-pending-5", now=utcnow() + timedelta(minutes=9))
 
 
+def test_the_request_stays_open_through_a_lockout() -> None:
+    """After five wrong codes the bot stops asking, but shoppers keep typing codes: those must
+    still be tokenized, not stored in clear (seen in the end-to-end run)."""
+    from cartguard.stepup.enrolment import enroll_demo_customers
+
+    customer = 4
+    with session_scope() as session:
+        enroll_demo_customers(session, [customer])
+    ask("conv-pending-7", customer)
+    outcome = None
+    for _ in range(5):
+        with session_scope() as session:
+            outcome = StepUpService(session).verify(customer, "conv-pending-7", "000000")
+    assert outcome is not None and outcome.locked
+    result = protect_sync("code:730518", customer_id=customer, conversation_id="conv-pending-7")
+    assert "730518" not in result.text and result.pii_removed == ("OTP_CODE",)
+
+
 def test_an_anonymous_conversation_cannot_have_a_pending_code() -> None:
     with session_scope() as session:
         StepUpService(session).ask_for_code(None, "conv-pending-6")  # type: ignore[arg-type]
