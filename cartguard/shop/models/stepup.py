@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String
 
-from cartguard.shop.models._common import Base
-from cartguard.shop.models._common import utcnow
+from cartguard.shop.models._common import Base, utcnow
 
 
 class StepUpEnrolment(Base):
@@ -48,10 +47,10 @@ class StepUpSession(Base):
 class StepUpChallenge(Base):
     """A step-up code is expected in this conversation (asked in the chat, or a link sent).
 
-    Written by the step-up gate, ended by a verified code, a lockout or a cancel, and good for
-    a fixed time (:mod:`cartguard.pii.policy`, ``OTP_CODE``). The channel edge reads it to
-    know that a bare six-digit number in this conversation is a code to tokenize; it learns
-    this from the database, never from the client.
+    Written by the step-up gate, ended by a verified code, a cancel or the end of the
+    conversation, and good for a fixed time (:mod:`cartguard.pii.policy`, ``OTP_CODE``). The
+    channel edge reads it to know that a bare six-digit number in this conversation is a code
+    to tokenize; it learns this from the database, never from the client.
     """
 
     __tablename__ = "stepup_challenges"
