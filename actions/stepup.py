@@ -37,7 +37,7 @@ from cartguard.stepup.service import StepUpService, StepUpStatus
 
 logger = logging.getLogger(__name__)
 
-RAW_CODE_RE = re.compile(r"(?<![\w-])\d{6}(?![\w-])")
+RAW_CODE_RE = re.compile(r"(?<![\w*-])\d{6}(?![\w*-])")  # not the digits of a card mask
 CANCEL_INTENTS = {"deny", "goodbye", "out_of_scope", "contact_human_agent"}
 
 
