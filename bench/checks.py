@@ -20,6 +20,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -66,11 +67,19 @@ def _normalise(text: str) -> str:
     return redact(text).text.strip()
 
 
-def problems_in(stored: StoredConversation, sent: Sequence[str]) -> list[str]:
-    """What is wrong with one stored conversation (empty when it is intact)."""
+def problems_in(
+    stored: StoredConversation, sent: Sequence[str], in_flight: str | None = None
+) -> list[str]:
+    """What is wrong with one stored conversation (empty when it is intact).
+
+    ``in_flight``: the line of a conversation that stopped mid-turn (no reply arrived); it may
+    or may not have been stored, both are intact.
+    """
     found: list[str] = []
     expected = [_normalise(t) for t in sent]
     actual = [t.strip() for t in stored.user_texts]
+    if in_flight is not None and actual == [*expected, _normalise(in_flight)]:
+        actual = expected
     if actual != expected:
         missing = Counter(expected) - Counter(actual)
         extra = Counter(actual) - Counter(expected)
@@ -111,9 +120,10 @@ def _turns(events: list[dict]) -> list[list[dict]]:
 
 
 def check_conversations(
-    database_url: str, played: Iterable[tuple[str, Sequence[str]]], settle: float = 20.0
+    database_url: str, played: Iterable[tuple[Any, ...]], settle: float = 20.0
 ) -> dict[str, list[str]]:
-    """``{sender_id: problems}`` for every played (sender id, texts) that is not intact.
+    """``{sender_id: problems}`` for every played (sender id, texts[, in-flight line]) that is
+    not intact.
 
     Rasa sends a turn's replies before it saves the turn, so a conversation read back the
     moment its last reply arrived may not hold that turn yet: damaged conversations are read
@@ -122,15 +132,15 @@ def check_conversations(
     played = list(played)
     deadline = time.monotonic() + settle
     while True:
-        stored = load_events(database_url, [sid for sid, _ in played])
+        stored = load_events(database_url, [entry[0] for entry in played])
         report: dict[str, list[str]] = {}
-        for sender_id, texts in played:
-            problems = problems_in(stored[sender_id], texts)
+        for sender_id, texts, *rest in played:
+            problems = problems_in(stored[sender_id], texts, rest[0] if rest else None)
             if problems:
                 report[sender_id] = problems
         if not report or time.monotonic() > deadline:
             return report
-        played = [(sid, texts) for sid, texts in played if sid in report]
+        played = [entry for entry in played if entry[0] in report]
         time.sleep(0.5)
 
 

@@ -183,16 +183,21 @@ class Shopper:
         self.confirms: asyncio.Queue = asyncio.Queue()
         self.session_id: str | None = None
 
-    async def connect(self, url: str) -> None:
+    async def connect(self, url: str, replica: int | None = None) -> None:
+        """Connect to ``url``; behind the balancer, ``replica`` picks one by its sticky cookie
+        (as a browser's cookie would after a fail-over or a rebalance)."""
         await self.close()
         # Our own HTTP session, closed in close(): engine.io leaves its own open otherwise. A
         # new one per connection: no sticky cookie, so a balancer picks a replica afresh.
         connector = aiohttp.TCPConnector(
             local_addr=(self.address, 0) if self.address else None, force_close=False
         )
-        self._http = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)
-        )
+        jar = aiohttp.CookieJar(unsafe=True)
+        if replica is not None:
+            from yarl import URL
+
+            jar.update_cookies({STICKY_COOKIE: f"r{replica + 1}"}, response_url=URL(url))
+        self._http = aiohttp.ClientSession(connector=connector, cookie_jar=jar)
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
         # fresh queues per connection: nothing of the previous socket (a late reply, its
         # disconnect) is mistaken for this one's
@@ -201,9 +206,12 @@ class Shopper:
         self.sio.on("bot_uttered", replies.put_nowait)
         self.sio.on("session_confirm", self.confirms.put_nowait)
         self.sio.on("disconnect", lambda: replies.put_nowait(_GONE))
-        await self.sio.connect(
-            url, transports=["polling"], socketio_path="/socket.io", wait_timeout=20
-        )
+        try:
+            await self.sio.connect(
+                url, transports=["polling"], socketio_path="/socket.io", wait_timeout=20
+            )
+        except socketio.exceptions.ConnectionError as exc:  # refused, or its replica is down
+            raise Disconnected(f"could not connect: {exc}") from exc
 
     @property
     def replica(self) -> int | None:
@@ -320,6 +328,7 @@ class Conversation:
     refusals: list[str] = field(default_factory=list)  # "try again" answers, then retried
     refusal_seconds: list[float] = field(default_factory=list)  # time to each "try again"
     refusal_replicas: list[int] = field(default_factory=list)  # where each came from
+    reconnects: int = 0  # the socket's replica went away; the shopper came back elsewhere
     finished_at: list[float] = field(default_factory=list)  # monotonic end of each turn
     replies_lost: int = 0  # replies the shopper never received
     error: str | None = None
@@ -432,33 +441,51 @@ async def converse(
                 conversation.refusal_seconds.append(time.perf_counter() - began)
                 conversation.refusal_replicas.append(served_by())
                 await asyncio.sleep(RETRY_PAUSE)
+            except Disconnected:  # the replica refused or lost the socket: connect again
+                conversation.reconnects += 1
+                await asyncio.sleep(RETRY_PAUSE)
         return await step()
+
+    balanced = len(urls) == 1  # one balancer URL: replicas are chosen by the sticky cookie
 
     def served_by() -> int:
         pinned = shopper.replica  # behind the balancer: what its cookie says
         return replica if pinned is None else pinned
 
-    async def join(url: str) -> str:
-        await shopper.connect(url)
+    async def join(url: str, prefer: int | None = None) -> str:
+        await shopper.connect(url, prefer)
         return await shopper.open_session(token)
 
+    async def resume(prefer: int | None = None) -> None:
+        before = shopper.session_id
+        url = urls[0] if balanced else urls[replica]
+        if await patiently(lambda: join(url, prefer)) != before:
+            raise RuntimeError("the other replica did not resume the same session")
+
     try:
-        await patiently(lambda: join(urls[replica]))
+        await patiently(lambda: join(urls[0] if balanced else urls[replica]))
         conversation.conversation_id = shopper.conversation_id
         for turn, (text, expected) in enumerate(zip(conversation.texts, counts, strict=True)):
-            if switch_at is not None and turn == switch_at and len(urls) > 1:
-                before = shopper.session_id
-                replica = (replica + 1) % len(urls)
-                url = urls[replica]
-                if await patiently(lambda: join(url)) != before:  # noqa: B023 - awaited here
-                    raise RuntimeError("the other replica did not resume the same session")
-            try:
-                seconds, _ = await patiently(
-                    lambda: shopper.say(text, token, expected)  # noqa: B023 - awaited here
-                )
-            except RepliesMissing as missing:
-                conversation.replies_lost += missing.expected - len(missing.got)
-                raise
+            if switch_at is not None and turn == switch_at:
+                if balanced:  # move to the other replica (of two) through the balancer
+                    await resume(prefer=1 - served_by())
+                elif len(urls) > 1:
+                    replica = (replica + 1) % len(urls)
+                    await resume()
+            for attempt in range(3):
+                try:
+                    seconds, _ = await patiently(
+                        lambda: shopper.say(text, token, expected)  # noqa: B023 - awaited here
+                    )
+                    break
+                except RepliesMissing as missing:
+                    conversation.replies_lost += missing.expected - len(missing.got)
+                    if not isinstance(missing.__cause__, Disconnected) or attempt == 2:
+                        raise
+                    # its replica went away mid-turn: come back through the balancer (another
+                    # replica), resume the same session and say it again, as a shopper would
+                    conversation.reconnects += 1
+                    await resume()
             conversation.latencies.append(seconds)
             conversation.finished_at.append(time.monotonic())
             conversation.replicas.append(served_by())

@@ -160,8 +160,16 @@ async def load(
     return result
 
 
-def played(result: driver.LoadResult) -> list[tuple[str, list[str]]]:
-    return [(c.conversation_id, c.texts) for c in result.conversations if c.conversation_id]
+def played(result: driver.LoadResult) -> list[tuple[str, list[str], str | None]]:
+    """(sender id, lines that got their replies, the line in flight when it stopped or None)."""
+    out = []
+    for c in result.conversations:
+        if not c.conversation_id:
+            continue
+        done = len(c.latencies)
+        in_flight = c.texts[done] if c.error and done < len(c.texts) else None
+        out.append((c.conversation_id, c.texts[:done], in_flight))
+    return out
 
 
 def latencies_between(result: driver.LoadResult, start: float, end: float) -> list[float]:

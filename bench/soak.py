@@ -197,7 +197,7 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
     row = describe("broker outage + SIGKILL", result, {}, window)
     row["conversations_cut_by_the_kill"] = len(cut)
     delivery = await scenarios.broker_delivery(
-        stack, [sid for sid, _ in scenarios.played(result)], timeout=180
+        stack, [sid for sid, *_ in scenarios.played(result)], timeout=180
     )
     print(
         f"    events stored {delivery.stored}, published {delivery.published}, lost "
@@ -244,6 +244,7 @@ def main() -> int:
         web=True,
         db_proxies=True,
         start_timeout=900,
+        keep_logs=args.json.parent / "soak-logs",
     )
     started = time.monotonic()
     print(

@@ -65,6 +65,7 @@ from cartguard.keys import load_keys
 from cartguard.monitoring import metrics, signals
 from cartguard.settings import get_settings
 from cartguard.shop.conversations import (
+    DB_TIMEOUT_SECONDS,
     SessionState,
     claim_webchat_session,
     load_webchat_session,
@@ -228,6 +229,18 @@ class SecureSocketIOInput(SocketIOInput):
             return None
         return metadata.get(AUTH_TOKEN)
 
+    async def _identity(self, token: object) -> int | None:
+        """The verified customer of a login token (None: anonymous or invalid).
+
+        Its database lookup (ended shop sessions) is bounded like every channel database call:
+        a silent database raises ``asyncio.TimeoutError`` and the shopper is told to try again.
+        """
+        return await asyncio.wait_for(verify_login_token_async(token), DB_TIMEOUT_SECONDS)
+
+    async def _ip_refusal(self, ip: str | None) -> Any:
+        """The guard's address check (blocklist, rate limit), bounded the same way."""
+        return await asyncio.wait_for(self.guard.check_ip("socketio", ip), DB_TIMEOUT_SECONDS)
+
     async def _say(self, sid: str, text: str) -> None:
         """A channel reply to one socket only (never to a conversation's room)."""
         assert self.sio is not None
@@ -289,7 +302,12 @@ class SecureSocketIOInput(SocketIOInput):
                 return False
         request = environ.get("sanic.request")
         ip = client_ip(request) if request is not None else environ.get("REMOTE_ADDR")
-        if await self.guard.check_ip("socketio", ip):
+        try:
+            refused = await self._ip_refusal(ip)
+        except asyncio.TimeoutError:  # its database is silent: let the client go elsewhere
+            logger.warning("webchat: connection refused, the address check did not answer")
+            return False
+        if refused:
             logger.info("webchat: connection refused, too many requests from one address")
             return False
         self._sockets[sid] = _Socket(ip=ip)
@@ -350,7 +368,7 @@ class SecureSocketIOInput(SocketIOInput):
 
     async def _session_request(self, sid: str, sock: _Socket, data: dict[str, Any]) -> None:
         try:
-            refusal = await self.guard.check_ip("socketio", sock.ip)
+            refusal = await self._ip_refusal(sock.ip)
             if refusal:
                 await self._say(sid, refusal.reply)
                 return
@@ -361,7 +379,7 @@ class SecureSocketIOInput(SocketIOInput):
                 return
             await self._leave_current(sid, sock)
             sock.ticket = ticket
-            requester = await verify_login_token_async(self._token_of(data))
+            requester = await self._identity(self._token_of(data))
             if state.claimed and (
                 state.customer_id is None or state.belongs_to(requester)
             ):  # anonymous: the ticket is the credential; customer: the token proved it
@@ -391,7 +409,7 @@ class SecureSocketIOInput(SocketIOInput):
         if (
             state.claimed
             and token is not None
-            and not state.belongs_to(await verify_login_token_async(token))
+            and not state.belongs_to(await self._identity(token))
         ):
             return None, None  # the client told us who it is, and it is someone else
         if (
@@ -423,7 +441,7 @@ class SecureSocketIOInput(SocketIOInput):
                 return
             assert sock.ticket is not None
             token = self._token_of(data)
-            customer_id = await verify_login_token_async(token)
+            customer_id = await self._identity(token)
             if token and customer_id is None:
                 self._note_auth_failure(sid, "invalid_token")
             if not await self._may_speak(sid, sock, customer_id):
@@ -496,7 +514,7 @@ class SecureSocketIOInput(SocketIOInput):
 
     async def _refused_early(self, sid: str, sock: _Socket, data: Any) -> bool:
         """Cheap checks before any database work; True when the message was answered."""
-        refusal = await self.guard.check_ip("socketio", sock.ip)
+        refusal = await self._ip_refusal(sock.ip)
         if refusal:
             await self._say(sid, refusal.reply)
             return True

@@ -221,7 +221,7 @@ async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event(sta
     )
     assert outage.notes, "the replica was not killed"
     delivery = await scenarios.broker_delivery(
-        stack, [sid for sid, _ in scenarios.played(result)], timeout=90
+        stack, [sid for sid, *_ in scenarios.played(result)], timeout=90
     )
 
     assert delivery.stored > 0
