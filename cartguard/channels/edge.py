@@ -1,6 +1,6 @@
 """Edge redaction for the channels: the PII detector runs before Rasa sees a message.
 
-This is a thin adapter over :func:`cartguard.pii.edge.protect_incoming` (looked up on its
+This is a thin adapter over :func:`cartguard.channels.tokenize.protect_incoming` (looked up on its
 module at each call, so a test can break it) that
 
 * runs the detector off the event loop, on worker threads, in two lanes: messages up to
@@ -26,8 +26,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from cartguard.channels import tokenize as pii_edge
 from cartguard.monitoring import metrics, signals
-from cartguard.pii import edge as pii_edge
 from cartguard.pii import policy
 from cartguard.shop.db import session_scope
 from cartguard.stepup.service import code_pending

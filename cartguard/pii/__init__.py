@@ -4,7 +4,7 @@
 EMAIL_ADDRESS, PHONE_NUMBER, IBAN_CODE, US_SSN, IP_ADDRESS, PERSON, STREET_ADDRESS) plus
 OTP_CODE, PASSWORD and CVV; ``redact`` replaces them (cards by a mask, the rest by
 ``<LABEL>``). Both are idempotent on their own output. The channel edge, which also swaps
-values for vault tokens, lives in :mod:`cartguard.pii.edge`.
+values for vault tokens, lives in :mod:`cartguard.channels.tokenize`.
 """
 
 from cartguard.pii.analyzer import EXPECTABLE, detect

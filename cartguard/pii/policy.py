@@ -17,7 +17,7 @@ In the spirit of Presidio's anonymizer operators (one operator per entity), each
   in table order); ``secret``: typing it at all is a mistake to point out.
 * ``counted``: edge redactions of it are counted in the ``cartguard_pii_redactions`` metric.
 
-Readers: :mod:`cartguard.pii.edge`, :mod:`cartguard.pii.anonymizer`,
+Readers: :mod:`cartguard.channels.tokenize`, :mod:`cartguard.pii.anonymizer`,
 :mod:`cartguard.pii.analyzer`, :mod:`cartguard.vault`, :mod:`cartguard.stepup.service`,
 :mod:`cartguard.monitoring.metrics`, :mod:`cartguard.channels.replies`. Nothing here imports
 them back.

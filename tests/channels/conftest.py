@@ -40,8 +40,8 @@ def channel_db(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def edge(monkeypatch: pytest.MonkeyPatch) -> str:
     """The real edge redaction if it is installed, else a stand-in; returns which."""
     try:
-        import cartguard.pii.edge  # noqa: F401
+        import cartguard.channels.tokenize  # noqa: F401
     except ImportError:
-        monkeypatch.setitem(sys.modules, "cartguard.pii.edge", stand_in_edge())
+        monkeypatch.setitem(sys.modules, "cartguard.channels.tokenize", stand_in_edge())
         return "stand-in"
     return "real"

@@ -36,10 +36,10 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def stand_in_edge() -> types.ModuleType:
-    """Used only while cartguard.pii.edge does not exist yet: masks Luhn-valid card numbers."""
+    """Used only while cartguard.channels.tokenize does not exist yet: masks Luhn-valid card numbers."""
     from dataclasses import dataclass
 
-    module = types.ModuleType("cartguard.pii.edge")
+    module = types.ModuleType("cartguard.channels.tokenize")
 
     @dataclass(frozen=True)
     class EdgeResult:

@@ -322,7 +322,7 @@ async def test_sender_rate_limit_answers_politely(webchat) -> None:
 
 
 async def test_edge_failure_fails_closed(webchat, monkeypatch) -> None:
-    import cartguard.pii.edge as pii_edge
+    import cartguard.channels.tokenize as pii_edge
 
     def broken(*args, **kwargs):
         raise RuntimeError("detector crashed")
@@ -374,7 +374,7 @@ async def test_works_when_enter_room_is_a_coroutine(webchat, monkeypatch) -> Non
 
 async def test_email_is_tokenized_by_the_real_detector(webchat, edge) -> None:
     if edge != "real":
-        pytest.skip("cartguard.pii.edge is not installed yet")
+        pytest.skip("cartguard.channels.tokenize is not installed yet")
     client = await webchat.client()
     await client.request_session()
     await client.say("please write to jo.tester@example.org", webchat.token(0))

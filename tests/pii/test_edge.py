@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from cartguard.channels.tokenize import protect_incoming
 from cartguard.pii import detect, redact
-from cartguard.pii.edge import protect_incoming
 from cartguard.pii.tokens import TOKEN_RE
 from cartguard.pii.validators import card_mask
 from cartguard.vault import get_vault

@@ -63,7 +63,7 @@ def test_channel_tips_follow_the_table_order(removed: list[str], expected: str |
 
 
 def test_edge_operators_follow_the_table(data_dir) -> None:
-    from cartguard.pii.edge import protect_incoming
+    from cartguard.channels.tokenize import protect_incoming
     from cartguard.vault import get_vault
 
     get_vault.cache_clear()
@@ -85,7 +85,7 @@ def test_registry_is_an_explicit_tuple_with_one_recognizer_per_label() -> None:
 
 def test_importing_the_detector_loads_neither_spacy_nor_tensorflow() -> None:
     code = (
-        "import sys, cartguard.pii, cartguard.pii.edge, cartguard.stores.log_redaction;"
+        "import sys, cartguard.pii, cartguard.channels.tokenize, cartguard.stores.log_redaction;"
         "print(sorted(m for m in ('spacy', 'tensorflow', 'thinc') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
