@@ -334,4 +334,4 @@ def test_config_pipeline_and_policies(config) -> None:
     assert rule["core_fallback_action_name"] == "action_default_fallback"
     assert rule["enable_fallback_prediction"] is True
     ted = policies["TEDPolicy"]
-    assert (ted["max_history"], ted["epochs"], ted["constrain_similarities"]) == (5, 40, True)
+    assert (ted["max_history"], ted["epochs"], ted["constrain_similarities"]) == (5, 20, True)
