@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from cartguard import audit
 from cartguard.keys import load_keys
 from cartguard.monitoring import metrics
+from cartguard.notify import notices
 from cartguard.pii import policy as pii_policy
 from cartguard.responses import response_text
 from cartguard.shop.locking import begin_write
@@ -306,6 +307,13 @@ class StepUpService:
                 customer_id,
                 "stepup.lockout",
                 {"conversation": conversation_id, "minutes": self._rules.lockout_seconds // 60},
+            )
+            # the owner learns of it out of band: five wrong codes may be someone else guessing
+            notices.notify(
+                self._session,
+                customer_id,
+                notices.LOCKOUT,
+                minutes=self._rules.lockout_seconds // 60,
             )
             return VerifyOutcome(ok=False, locked=True, remaining_attempts=0)
         return VerifyOutcome(ok=False, locked=False, remaining_attempts=limit - attempt)
