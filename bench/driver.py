@@ -174,9 +174,12 @@ def shoppers(database_url: str, count: int) -> list[tuple[int, str]]:
 class Shopper:
     """One webchat client (socket.io, polling transport)."""
 
-    def __init__(self, stock: bool, address: str | None = None) -> None:
+    def __init__(
+        self, stock: bool, address: str | None = None, reply_timeout: float = REPLY_TIMEOUT
+    ) -> None:
         self.stock = stock
         self.address = address
+        self.reply_timeout = reply_timeout
         self.sio: socketio.AsyncClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self.replies: asyncio.Queue = asyncio.Queue()
@@ -252,7 +255,7 @@ class Shopper:
         confirm = asyncio.ensure_future(self.confirms.get())
         refusal = asyncio.ensure_future(self.replies.get())
         done, _ = await asyncio.wait(
-            {confirm, refusal}, timeout=REPLY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            {confirm, refusal}, timeout=self.reply_timeout, return_when=asyncio.FIRST_COMPLETED
         )
         for future in (confirm, refusal):
             if future not in done:
@@ -287,7 +290,7 @@ class Shopper:
         refusals = _channel_refusals()
         for _ in range(replies):
             try:
-                raw = await asyncio.wait_for(self.replies.get(), REPLY_TIMEOUT)
+                raw = await asyncio.wait_for(self.replies.get(), self.reply_timeout)
             except asyncio.TimeoutError:
                 raise RepliesMissing(replies, got) from None
             if raw is _GONE:
@@ -422,13 +425,14 @@ async def converse(
     start: int = 0,
     switch_at: int | None = None,
     retries: int = 30,
+    reply_timeout: float = REPLY_TIMEOUT,
 ) -> Conversation:
     """Play one script; from turn ``switch_at`` on, continue on the next replica.
 
     When the channel answers "try again later" (a database outage) the shopper does just
     that, up to ``retries`` times a second apart; each refusal is recorded.
     """
-    shopper = Shopper(stock, conversation.address)
+    shopper = Shopper(stock, conversation.address, reply_timeout)
     replica = start % len(urls)
 
     async def patiently(step: Callable[[], Awaitable[T]]) -> T:
@@ -509,6 +513,7 @@ async def run_load(
     stock: bool = False,
     switch_replicas: bool = True,
     first_address: int = 0,
+    reply_timeout: float = REPLY_TIMEOUT,
 ) -> LoadResult:
     """Play ``scripts`` ((customer id, lines)) with at most ``concurrency`` at once.
 
@@ -526,6 +531,7 @@ async def run_load(
                 stock=stock,
                 start=index,
                 switch_at=len(texts) // 2 if switch_replicas else None,
+                reply_timeout=reply_timeout,
             )
 
     started = time.perf_counter()

@@ -142,6 +142,7 @@ async def load(
     offset: int = 0,
     *,
     switch_replicas: bool = True,
+    reply_timeout: float = driver.REPLY_TIMEOUT,
 ) -> driver.LoadResult:
     """Play ``count`` of the plan's scripts (from ``offset``), with ``fault`` running alongside."""
     scripts = [plan.scripts[(offset + i) % len(plan.scripts)] for i in range(count)]
@@ -153,6 +154,7 @@ async def load(
         concurrency=concurrency,
         switch_replicas=switch_replicas,
         first_address=offset,
+        reply_timeout=reply_timeout,
     )
     if fault is None:
         return await run

@@ -182,6 +182,9 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
         n,
         c,
         offset=3 * n,
+        # a turn in flight on the killed replica holds its conversation's Redis lock until the
+        # lock's lifetime (Rasa's default 60 s) runs out: the next message waits that long
+        reply_timeout=150,
         fault=scenarios.broker_outage(
             stack,
             5,
@@ -196,6 +199,16 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
     cut = [conv for conv in result.conversations if conv.error]
     row = describe("broker outage + SIGKILL", result, {}, window)
     row["conversations_cut_by_the_kill"] = len(cut)
+    slow = [x for x in result.latencies if x > 30]
+    row["turns_waiting_over_30_s"] = len(slow)
+    row["reconnects"] = sum(conv.reconnects for conv in result.conversations)
+    print(
+        f"    shoppers who came back through the balancer after the kill: "
+        f"{sum(1 for conv in result.conversations if conv.reconnects)}; turns that waited over "
+        f"30 s (a dead replica's conversation lock): {len(slow)}"
+        + (f", longest {max(slow):.0f} s" if slow else ""),
+        flush=True,
+    )
     delivery = await scenarios.broker_delivery(
         stack, [sid for sid, *_ in scenarios.played(result)], timeout=180
     )
