@@ -114,7 +114,7 @@ screenshots: setup train system ## docs/screenshots/ from the real stack (the on
 
 bench: venv train system bench-cli bench-training ## benchmarks: CLI, training, PII, full stack vs stock Rasa
 	@$(ENV) $(BIN)/python bench/pii.py
-	@echo "==> full stack vs stock Rasa, SQLite and PostgreSQL (starts 4 Rasa servers; ~10 min)"
+	@echo "==> full stack vs stock Rasa, SQLite and PostgreSQL, personal data in the conversations (4 Rasa servers, own PostgreSQL/Redis/RabbitMQ; ~15 min)"
 	@$(BIN)/python bench/stack.py
 
 bench-cli: venv keys ## how long operator commands take to answer
@@ -123,7 +123,7 @@ bench-cli: venv keys ## how long operator commands take to answer
 bench-training: venv ## full training, stories-only retraining, model replace (a project copy)
 	@$(BIN)/python bench/training.py
 
-soak: venv train system ## load and fault run on 2 replicas (PostgreSQL, Redis, RabbitMQ; ~15 min)
+soak: venv train system ## faults on 2 replicas behind HAProxy, own PostgreSQL/Redis/RabbitMQ (~30 min)
 	@$(BIN)/python bench/soak.py
 
 clean:
