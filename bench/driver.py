@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import statistics
 import time
 import uuid
@@ -77,6 +78,22 @@ def _channel_refusals() -> frozenset[str]:
     from cartguard.channels import replies
 
     return frozenset({replies.UNAVAILABLE, replies.TOO_FAST, replies.NO_SESSION})
+
+
+@functools.lru_cache(maxsize=1)
+def _degraded_answers() -> frozenset[str]:
+    """What the actions say when the shop database is down (``utter_db_unavailable``).
+
+    Such an answer ends the turn: the bot replied, with one polite sentence instead of the
+    usual replies, and the shopper moves on (it is counted, not mistaken for a lost reply).
+    """
+    import yaml
+
+    from cartguard.settings import PROJECT_ROOT
+
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+    variants = domain.get("responses", {}).get("utter_db_unavailable", [])
+    return frozenset(str(v.get("text", "")) for v in variants if isinstance(v, dict))
 
 
 def _text(reply: Any) -> str:
@@ -180,6 +197,7 @@ class Shopper:
         self.stock = stock
         self.address = address
         self.reply_timeout = reply_timeout
+        self.degraded = 0  # turns answered with the actions' "database unavailable" sentence
         self.sio: socketio.AsyncClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self.replies: asyncio.Queue = asyncio.Queue()
@@ -299,6 +317,9 @@ class Shopper:
             if reply in refusals:
                 raise Refused(reply)
             got.append(reply)
+            if reply in _degraded_answers():
+                self.degraded += 1
+                break
         return time.perf_counter() - started, got
 
     async def ask(self, text: str, token: str, quiet: float = 2.0) -> list[str]:
@@ -332,6 +353,7 @@ class Conversation:
     refusal_seconds: list[float] = field(default_factory=list)  # time to each "try again"
     refusal_replicas: list[int] = field(default_factory=list)  # where each came from
     reconnects: int = 0  # the socket's replica went away; the shopper came back elsewhere
+    degraded: int = 0  # turns the actions answered "our order system is unavailable"
     finished_at: list[float] = field(default_factory=list)  # monotonic end of each turn
     replies_lost: int = 0  # replies the shopper never received
     error: str | None = None
@@ -496,6 +518,7 @@ async def converse(
     except Exception as exc:  # recorded, the run goes on: the checks count failures
         conversation.error = f"{type(exc).__name__}: {exc}"
     finally:
+        conversation.degraded = shopper.degraded
         try:
             await shopper.close()
         except Exception:  # noqa: S110 - closing a dead connection is not the failure

@@ -63,6 +63,7 @@ def describe(name: str, result: driver.LoadResult, problems: dict, window=None) 
         "p95_during_fault_ms": round(1000 * driver.percentile(during, 95)) if during else None,
         "replies_lost": result.replies_lost,
         "try_again": refusals,
+        "answered_database_unavailable": sum(c.degraded for c in result.conversations),
         "failed_conversations": len(result.errors),
         "damaged_conversations": len(problems),
     }
@@ -70,7 +71,8 @@ def describe(name: str, result: driver.LoadResult, problems: dict, window=None) 
         f"    {name}: {row['messages']} messages, {row['msg_per_s']} msg/s, p50 {row['p50_ms']} "
         f"ms, p95 {row['p95_ms']} ms"
         + (f" (during the fault {row['p95_during_fault_ms']} ms)" if during else "")
-        + f", replies lost {row['replies_lost']}, 'try again' {refusals}, failed conversations "
+        + f", replies lost {row['replies_lost']}, 'try again' {refusals}, 'order system "
+        f"unavailable' answers {row['answered_database_unavailable']}, failed conversations "
         f"{len(result.errors)}, damaged conversations {len(problems)}",
         flush=True,
     )
