@@ -305,12 +305,20 @@ def test_a_link_for_someone_elses_order_changes_nothing(browser: Browser, demo_l
 
 
 def _enrolled_secret(customer_id: int) -> str:
+    """An active enrolment no earlier test has used a code of.
+
+    Replay protection refuses a code from a step at or before the last one used, so a test
+    that ran seconds earlier with the same customer would make this one's right code fail.
+    """
+    from cartguard.shop.models.stepup import StepUpEnrolment
     from cartguard.stepup.enrolment import demo_secret, enroll_demo_customers
 
     with session_scope() as session:
         secret = demo_secret(session, customer_id)
         if secret is None:
             secret = enroll_demo_customers(session, [customer_id])[customer_id]
+        row = session.get(StepUpEnrolment, customer_id)
+        row.last_used_step, row.failures, row.locked_until = None, 0, None
     return secret
 
 
