@@ -58,6 +58,7 @@ from cartguard.channels.cluster import Holders, build_client_manager, build_hold
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
 from cartguard.channels.guard import MessageGuard, client_ip
+from cartguard.channels.inflight import Turn, Turns, build_turns
 from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
 from cartguard.control_chars import strip_control_chars
 from cartguard.identity import ended_sessions, session_ref_of, verify_login_token_async
@@ -189,8 +190,11 @@ class SecureSocketIOInput(SocketIOInput):
         #: Redis shared by the replicas (default: CARTGUARD_SOCKETIO_REDIS_URL; none: one process)
         self.socketio_redis_url = socketio_redis_url or get_settings().socketio_redis_url
         self._holders: Holders | None = None  # who holds each anonymous conversation
+        self._turns: Turns | None = None  # messages being answered (see .inflight)
+        self._agent_app: Any = None  # the Sanic app whose ctx.agent answers (set at start)
         self._session_key: bytes | None = None
         self._sweeper: asyncio.Task | None = None  # see sweep_revoked
+        self._on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None
 
     @property
     def guard(self) -> MessageGuard:
@@ -203,6 +207,12 @@ class SecureSocketIOInput(SocketIOInput):
         if self._holders is None:
             self._holders = build_holders(self.socketio_redis_url)
         return self._holders
+
+    @property
+    def turns(self) -> Turns:
+        if self._turns is None:
+            self._turns = build_turns(self.socketio_redis_url)
+        return self._turns
 
     @property
     def session_key(self) -> bytes:
@@ -391,6 +401,72 @@ class SecureSocketIOInput(SocketIOInput):
         except Exception:
             logger.exception("webchat: session request failed")
             await self._say(sid, replies.UNAVAILABLE)
+            return
+        if sock.proven and sock.ticket is not None and self._on_new_message is not None:
+            await self._replay_orphans(sid, sock, self._token_of(data))
+
+    async def _replay_orphans(self, sid: str, sock: _Socket, token: object) -> None:
+        """Answer the messages a dead replica was answering when this shopper was cut off.
+
+        The socket came back (same ticket, proven) possibly on another replica; its
+        conversation's turns whose replica stopped renewing them are handed to Rasa again,
+        oldest first, as the customer this socket proved to be (see :mod:`.inflight`). Runs
+        under the socket's lock: messages typed meanwhile follow the replayed ones.
+        """
+        assert sock.ticket is not None and self._on_new_message is not None
+        conversation_id = sock.ticket.conversation_id
+        for turn in await self.turns.orphans(conversation_id):
+            if turn.customer_id != sock.customer_id:
+                logger.warning("webchat: a message in flight for another identity was dropped")
+                continue
+            if await self._already_answered(turn):
+                continue
+            metadata: dict[str, Any] = {}
+            if turn.customer_id is not None:
+                metadata[AUTH_TOKEN] = token
+            if turn.pii_removed:
+                metadata[PII_REMOVED] = list(turn.pii_removed)
+            logger.info("webchat: replaying a message its replica did not live to answer")
+            metrics.record_message(self.name())
+            await self._handle(sid, turn, metadata, self._on_new_message)
+
+    async def _already_answered(self, turn: Turn) -> bool:
+        """Whether the tracker already holds the turn (its replica died after saving)."""
+        agent = getattr(getattr(self._agent_app, "ctx", None), "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        if store is None:  # no agent loaded yet: Rasa answers "not ready" anyway
+            return False
+        tracker = await store.retrieve(turn.conversation_id)
+        return tracker is not None and any(
+            getattr(event, "message_id", None) == turn.turn_id for event in tracker.events
+        )
+
+    async def _handle(
+        self,
+        sid: str,
+        turn: Turn,
+        metadata: dict[str, Any],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        """Hand one turn to Rasa, written down while it runs (see :mod:`.inflight`)."""
+        message = UserMessage(
+            turn.text,
+            SecureSocketIOOutput(self.sio, self.bot_message_evt),
+            turn.conversation_id,
+            input_channel=self.name(),
+            message_id=turn.turn_id,
+            metadata=metadata,
+        )
+        await self.turns.begin(turn)
+        try:
+            await on_new_message(message)
+        except Exception:
+            # e.g. the tracker database did not answer in time: the turn was not stored, and
+            # the shopper hears so instead of waiting for a reply that will not come
+            logger.exception("webchat: Rasa could not handle a message")
+            await self._say(sid, replies.UNAVAILABLE)
+        finally:
+            await self.turns.end(turn)
 
     async def _resume(
         self, sid: str, data: dict[str, Any]
@@ -476,28 +552,16 @@ class SecureSocketIOInput(SocketIOInput):
             if safe.pii_removed:
                 metadata[PII_REMOVED] = list(safe.pii_removed)
             await self._touch(sock)
-            message = UserMessage(
-                safe.text,
-                SecureSocketIOOutput(self.sio, self.bot_message_evt),
-                conversation_id,
-                input_channel=self.name(),
-                metadata=metadata,
-            )
+            turn = Turn(conversation_id, safe.text, customer_id, list(safe.pii_removed))
         except Exception:
             logger.exception("webchat: could not accept a message")
             await self._say(sid, replies.UNAVAILABLE)
             return
-        tip = replies.security_tip(message.metadata.get(PII_REMOVED))
+        tip = replies.security_tip(metadata.get(PII_REMOVED))
         if tip is not None:  # why the text was changed, and how to stay safe
             await self._tip(sid, *tip)
         metrics.record_message(self.name())
-        try:
-            await on_new_message(message)
-        except Exception:
-            # e.g. the tracker database did not answer in time: the turn was not stored, and
-            # the shopper hears so instead of waiting for a reply that will not come
-            logger.exception("webchat: Rasa could not handle a message")
-            await self._say(sid, replies.UNAVAILABLE)
+        await self._handle(sid, turn, metadata, on_new_message)
 
     async def _tip(self, sid: str, text: str, buttons: list[dict[str, str]]) -> None:
         """A security tip to this socket, in the widget's button format (quick replies)."""
@@ -577,6 +641,11 @@ class SecureSocketIOInput(SocketIOInput):
         edge_warm_up()
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
+        self._on_new_message = on_new_message
+
+        @webhook.listener("before_server_start")
+        async def remember_app(app: Any, _loop: Any) -> None:
+            self._agent_app = app  # its ctx.agent's tracker store tells replayed turns apart
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -1,0 +1,165 @@
+"""A message whose replica dies mid-turn is answered once the shopper comes back elsewhere.
+
+Two webchat "replicas" in one process share a Redis of their own (the set-up of
+:mod:`tests.scale.test_fanout`). Replica A accepts the shopper's message and never answers
+it (its turn hangs, then its lease stops being renewed: what a SIGKILL leaves behind). The
+shopper's socket comes back on replica B with the same ticket, as the widget does after the
+load balancer moves it. Attacks and edge cases: two replicas claiming the same orphaned turn
+at once, a turn the dead replica had already stored, a turn still leased by a live replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from rasa.shared.core.events import UserUttered
+
+from cartguard.channels import inflight
+from cartguard.channels.inflight import RedisTurns, Turn
+from cartguard.identity import issue_login_token
+from tests.channels.conftest import channel_db, edge  # noqa: F401 - fixtures
+from tests.scale.test_fanout import (  # noqa: F401 - fixtures
+    TwoReplicas,
+    _on_a_with_a_reply,
+    redis_url,
+    replicas,
+)
+
+pytestmark = [pytest.mark.services]
+
+
+@pytest.fixture(autouse=True)
+def short_leases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inflight, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(inflight, "WAIT_SECONDS", 4.0)
+    monkeypatch.setattr(inflight, "POLL_SECONDS", 0.1)
+
+
+class _Dies:
+    """Replica A's agent from now on: takes the message, then never answers."""
+
+    def __init__(self, before: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        self.taken: list[Any] = []
+        self.started = asyncio.Event()
+        self.released = asyncio.Event()
+        self.before = before
+
+    async def handle_message(self, message: Any) -> None:
+        self.taken.append(message)
+        if self.before is not None:
+            await self.before(message)
+        self.started.set()
+        await self.released.wait()  # the process is "dead": set only when the test ends
+
+
+async def _killed_mid_turn(
+    pair: TwoReplicas, monkeypatch: pytest.MonkeyPatch, text: str, token: str | None, dies: _Dies
+) -> str:
+    """A's shopper says ``text``; A dies while answering. Returns the shopper's ticket."""
+    shopper = await _on_a_with_a_reply(pair, token)
+    monkeypatch.setattr(pair.a.agent, "handle_message", dies.handle_message)
+    await shopper.say(text, token)
+    await asyncio.wait_for(dies.started.wait(), 10)
+    turns = pair.a.channel.turns
+    assert isinstance(turns, RedisTurns)
+    turns.stop_renewing()  # killed: nothing renews its lease any more
+    ticket = shopper.session_id
+    await shopper.close()
+    assert ticket is not None
+    return ticket
+
+
+async def test_a_message_cut_off_by_a_dead_replica_is_answered_on_the_other(
+    replicas,
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = issue_login_token(channel_db[0], 600)
+    dies = _Dies()
+    try:
+        ticket = await _killed_mid_turn(replicas, monkeypatch, "where is my parcel?", token, dies)
+
+        back = await replicas.client(replicas.b)
+        assert await back.request_session(ticket, token) == ticket
+        assert (await back.reply())["text"] == "You said: where is my parcel?"
+        replayed = replicas.b.agent.messages
+        assert [m.text for m in replayed] == ["where is my parcel?"]
+        assert replayed[0].message_id == dies.taken[0].message_id  # the same turn, not a new one
+        assert replayed[0].metadata["auth_token"] == token  # as the customer who came back
+        await back.say("and my invoice?", token)
+        assert (await back.reply())["text"] == "You said: and my invoice?"
+    finally:
+        dies.released.set()
+
+
+async def test_two_replicas_claiming_one_orphan_answer_it_once(redis_url: str) -> None:  # noqa: F811
+    dead, b, c = RedisTurns(redis_url), RedisTurns(redis_url), RedisTurns(redis_url)
+    try:
+        turn = Turn("conv-race", "hello", None)
+        await dead.begin(turn)
+        dead.stop_renewing()
+        claims = await asyncio.gather(*(x.orphans("conv-race") for x in (b, c, b, c)))
+        assert sorted(len(found) for found in claims) == [0, 0, 0, 1]
+        assert [t.turn_id for found in claims for t in found] == [turn.turn_id]
+    finally:
+        for turns in (dead, b, c):
+            await turns.close()
+
+
+async def test_a_turn_its_live_replica_finishes_is_not_replayed(redis_url: str) -> None:  # noqa: F811
+    live, other = RedisTurns(redis_url), RedisTurns(redis_url)
+    try:
+        turn = Turn("conv-live", "hello", 7)
+        await live.begin(turn)
+
+        async def finish_later() -> None:
+            await asyncio.sleep(2.5)  # longer than a lease: only renewals keep it
+            await live.end(turn)
+
+        finishing = asyncio.create_task(finish_later())
+        assert await other.orphans("conv-live") == []  # waited for the live one, claimed none
+        await finishing
+    finally:
+        for turns in (live, other):
+            await turns.close()
+
+
+async def test_a_turn_the_dead_replica_had_stored_is_not_answered_twice(
+    replicas,
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = issue_login_token(channel_db[0], 600)
+    stored: list[Any] = []
+
+    async def save(message: Any) -> None:  # Rasa saved the tracker, then the process died
+        stored.append(UserUttered(message.text, message_id=message.message_id))
+
+    async def retrieve(_conversation_id: str) -> Any:
+        return SimpleNamespace(events=list(stored))
+
+    monkeypatch.setattr(
+        replicas.b.agent, "tracker_store", SimpleNamespace(retrieve=retrieve), raising=False
+    )
+    dies = _Dies(before=save)
+    try:
+        ticket = await _killed_mid_turn(replicas, monkeypatch, "cancel it", token, dies)
+        back = await replicas.client(replicas.b)
+        assert await back.request_session(ticket, token) == ticket
+        await back.say("thanks", token)  # handled after the replay decision (the socket's lock)
+        assert (await back.reply())["text"] == "You said: thanks"
+        assert [m.text for m in replicas.b.agent.messages] == ["thanks"]
+    finally:
+        dies.released.set()
+
+
+def test_a_record_holds_no_login_token_and_bad_records_are_dropped() -> None:
+    turn = Turn("conv", "my card is [CARD_NUMBER]", 3, ["CREDIT_CARD"])
+    assert Turn.from_json(turn.to_json()) == turn
+    assert "token" not in turn.to_json()
+    for bad in (b"not json", b"{}", b'{"conversation_id": "c"}', b"[1, 2]"):
+        assert Turn.from_json(bad) is None
