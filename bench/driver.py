@@ -322,6 +322,27 @@ class Shopper:
                 break
         return time.perf_counter() - started, got
 
+    async def collect(self, replies: int, timeout: float) -> list[str]:
+        """Up to ``replies`` answers that arrive within ``timeout`` s without being asked.
+
+        After a reconnect: the replica that took the socket over replays the message its
+        dead replica was answering (cartguard.channels.inflight), and its replies come here.
+        """
+        got: list[str] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < replies:
+            try:
+                raw = await asyncio.wait_for(self.replies.get(), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+            if raw is _GONE:
+                break
+            got.append(_text(raw))
+            if got[-1] in _degraded_answers():
+                self.degraded += 1
+                break
+        return got
+
     async def ask(self, text: str, token: str, quiet: float = 2.0) -> list[str]:
         """Send one message; every reply until none came for ``quiet`` s (at least one)."""
         _, first = await self.say(text, token, 1)
@@ -353,6 +374,7 @@ class Conversation:
     refusal_seconds: list[float] = field(default_factory=list)  # time to each "try again"
     refusal_replicas: list[int] = field(default_factory=list)  # where each came from
     reconnects: int = 0  # the socket's replica went away; the shopper came back elsewhere
+    replayed: int = 0  # turns cut off by a dead replica, answered after the shopper came back
     degraded: int = 0  # turns the actions answered "our order system is unavailable"
     finished_at: list[float] = field(default_factory=list)  # monotonic end of each turn
     replies_lost: int = 0  # replies the shopper never received
@@ -382,6 +404,10 @@ class LoadResult:
     @property
     def replies_lost(self) -> int:
         return sum(c.replies_lost for c in self.conversations)
+
+    @property
+    def replayed(self) -> int:
+        return sum(c.replayed for c in self.conversations)
 
     def summary(self) -> dict[str, float]:
         lat = sorted(self.latencies)
@@ -498,6 +524,7 @@ async def converse(
                 elif len(urls) > 1:
                     replica = (replica + 1) % len(urls)
                     await resume()
+            began = time.perf_counter()
             for attempt in range(3):
                 try:
                     seconds, _ = await patiently(
@@ -505,13 +532,23 @@ async def converse(
                     )
                     break
                 except RepliesMissing as missing:
-                    conversation.replies_lost += missing.expected - len(missing.got)
                     if not isinstance(missing.__cause__, Disconnected) or attempt == 2:
+                        conversation.replies_lost += missing.expected - len(missing.got)
                         raise
                     # its replica went away mid-turn: come back through the balancer (another
-                    # replica), resume the same session and say it again, as a shopper would
+                    # replica) and resume the same session, as the widget does; that replica
+                    # answers the message the dead one was answering. Only if it does not,
+                    # the shopper says it again (and those replies count as lost).
                     conversation.reconnects += 1
                     await resume()
+                    replayed = await shopper.collect(expected, shopper.reply_timeout)
+                    if len(replayed) == expected or (
+                        replayed and replayed[-1] in _degraded_answers()
+                    ):
+                        conversation.replayed += 1
+                        seconds = time.perf_counter() - began
+                        break
+                    conversation.replies_lost += missing.expected - len(missing.got)
             conversation.latencies.append(seconds)
             conversation.finished_at.append(time.monotonic())
             conversation.replicas.append(served_by())

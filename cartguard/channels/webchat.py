@@ -48,6 +48,7 @@ from typing import Any
 import rasa.core.channels.channel
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -419,7 +420,11 @@ class SecureSocketIOInput(SocketIOInput):
             if turn.customer_id != sock.customer_id:
                 logger.warning("webchat: a message in flight for another identity was dropped")
                 continue
-            if await self._already_answered(turn):
+            answers = await self._stored_answers(turn)
+            if answers is not None:  # its replica died after storing the turn: no second turn,
+                output = SecureSocketIOOutput(self.sio, self.bot_message_evt)
+                for answer in answers:  # but the answers it may not have delivered
+                    await output.send_response(conversation_id, answer)
                 continue
             metadata: dict[str, Any] = {}
             if turn.customer_id is not None:
@@ -430,16 +435,28 @@ class SecureSocketIOInput(SocketIOInput):
             metrics.record_message(self.name())
             await self._handle(sid, turn, metadata, self._on_new_message)
 
-    async def _already_answered(self, turn: Turn) -> bool:
-        """Whether the tracker already holds the turn (its replica died after saving)."""
+    async def _stored_answers(self, turn: Turn) -> list[dict[str, Any]] | None:
+        """The bot messages stored after the turn, or None when the turn is not stored.
+
+        A replica killed after saving its tracker has sent its answers, but they may have
+        waited in the dead process for the socket's next poll; they are sent again as stored.
+        """
         agent = getattr(getattr(self._agent_app, "ctx", None), "agent", None)
         store = getattr(agent, "tracker_store", None)
         if store is None:  # no agent loaded yet: Rasa answers "not ready" anyway
-            return False
+            return None
         tracker = await store.retrieve(turn.conversation_id)
-        return tracker is not None and any(
-            getattr(event, "message_id", None) == turn.turn_id for event in tracker.events
-        )
+        events = list(tracker.events) if tracker is not None else []
+        for at, event in enumerate(events):
+            if isinstance(event, UserUttered) and event.message_id == turn.turn_id:
+                answers = []
+                for later in events[at + 1 :]:
+                    if isinstance(later, UserUttered):
+                        break
+                    if isinstance(later, BotUttered):
+                        answers.append(later.message())
+                return answers
+        return None
 
     async def _handle(
         self,

@@ -10,18 +10,20 @@ short faults, all on the stack's own PostgreSQL, Redis and RabbitMQ. In order:
 4. PostgreSQL restarted mid-run;
 5. one replica's path to PostgreSQL blackholed: it answers "try again", the other serves;
 6. RabbitMQ stopped, a replica SIGKILLed during the outage: every stored event reaches the
-   queue once, in order (last: the killed replica stays down).
+   queue once, in order, and the turns the kill cut off are answered on the other replica
+   once their shoppers come back (last: the killed replica stays down).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis
 
 from bench import checks, scenarios
-from bench.driver import Shopper
+from bench.driver import RepliesMissing, Shopper
 from cartguard.channels import replies
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -205,21 +207,74 @@ async def test_a_replica_whose_database_path_goes_silent_says_try_again_while_th
     assert checks.check_conversations(stack.tracker_database_url, scenarios.played(result)) == {}
 
 
-async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event(stack, plan) -> None:
-    """Last: replica 1 stays dead afterwards."""
+async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event_and_no_reply(
+    stack, plan
+) -> None:
+    """Last: replica 1 stays dead afterwards.
+
+    Replica 1 is killed at the moment a pinned shopper's turn is in flight there (its record
+    in Redis, no answer yet), while RabbitMQ is down and other shoppers talk through the
+    balancer. The pinned shopper comes back on replica 0 and gets the answer without asking
+    again; so do the balancer's shoppers cut off by the kill.
+    """
     await asyncio.to_thread(scenarios.svc.drain_queue, stack.config.queue, stack.services)
+    customer, script = plan.scripts[5]
+    token, expected = plan.tokens[customer], plan.counts["plain"][0]
+    pinned = Shopper(stock=False, reply_timeout=150)
+    await pinned.connect(stack.replica_urls[1])
+    session = await pinned.open_session(token)
+    in_flight = f"cartguard:webchat:turns:{pinned.conversation_id}"
+    turns = redis.Redis.from_url(f"{stack.services.redis_url}/{stack.config.redis_db + 2}")
     outage = scenarios.FaultLog()
-    result = await scenarios.load(
-        stack,
-        plan,
-        count=10,
-        concurrency=5,
-        offset=24,
-        fault=scenarios.broker_outage(
-            stack, after=2.0, seconds=10, kill_replica=1, kill_after=4.0, log=outage
-        ),
-    )
-    assert outage.notes, "the replica was not killed"
+
+    def kill_once_in_flight() -> bool:
+        deadline = time.monotonic() + 30
+        while not turns.exists(in_flight) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        stack.kill_replica(1)
+        return bool(turns.exists(in_flight))  # still unanswered when its replica died
+
+    async def cut_a_turn() -> bool:
+        await asyncio.sleep(4.0)  # 2 s into the outage
+        saying = asyncio.create_task(pinned.say(script[0], token, expected))
+        cut = await asyncio.to_thread(kill_once_in_flight)
+        with pytest.raises(RepliesMissing):
+            await saying
+        return cut
+
+    try:
+        result, cut = await asyncio.gather(
+            scenarios.load(
+                stack,
+                plan,
+                count=10,
+                concurrency=5,
+                offset=24,
+                fault=scenarios.broker_outage(stack, after=2.0, seconds=10, log=outage),
+                # a turn cut off by the kill is replayed on the other replica once the dead
+                # one's conversation lock (Rasa's 60 s) has lapsed
+                reply_timeout=150,
+            ),
+            cut_a_turn(),
+        )
+        assert cut, "the turn ended before the kill: nothing was cut off"
+        await pinned.connect(stack.replica_urls[0])  # the widget reconnects elsewhere
+        assert await pinned.open_session(token) == session
+        replayed = await pinned.collect(expected, 150)
+    finally:
+        await pinned.close()
+        turns.close()
+    assert len(replayed) == expected, replayed  # answered without being asked again
+    stored = checks.load_events(stack.tracker_database_url, [pinned.conversation_id])
+    assert stored[pinned.conversation_id].user_texts == [script[0]]  # once, not twice
+    # the balancer's shoppers cut off came back and got their answers too
+    assert result.errors == []
+    lost = [
+        (c.conversation_id, c.replicas, c.reconnects, c.replayed, c.replies_lost)
+        for c in result.conversations
+        if c.replies_lost
+    ]
+    assert result.replies_lost == 0, f"{result.replayed} turns replayed; lost: {lost}"
     delivery = await scenarios.broker_delivery(
         stack, [sid for sid, *_ in scenarios.played(result)], timeout=90
     )
