@@ -5,22 +5,24 @@ one (a crash, an OOM kill, a node drained without grace) takes the shopper's mes
 it: nothing was stored, the socket drops, and the widget, once it reconnects through the
 load balancer to another replica, waits for a reply that nobody is producing.
 
-So the webchat channel writes each accepted message down before Rasa handles it and
-crosses it out afterwards. The record holds what Rasa would have received (the text after
-redaction, which labels were removed, the customer it was sent as), never the login token:
-a replay uses the token the reconnecting socket proves itself with. While the turn runs,
-its replica renews a short *lease*; a replica that dies stops renewing. When the shopper's
-socket comes back (``session_request`` with the same ticket, on any replica), that replica
-waits for the dead replica's leases to lapse, claims the orphaned turns atomically (one
-claimer wins) and hands them to Rasa again, in the order they were sent, under the same
-message id. A turn whose message id is already in the tracker (the replica died after
-saving, before crossing out) is dropped, not answered twice.
+So the webchat channel writes each message down the moment it arrives, before any check or
+lookup, and crosses it out when its turn has ended. The record is the message *sealed* with
+the vault's active key (AES-GCM, bound to the conversation and the turn id): Redis never
+holds a shopper's words or a login token in clear. While the turn runs, its replica renews a
+short *lease*; a replica that dies stops renewing. When the shopper's socket comes back
+(``session_request`` with the same ticket, proven, on any replica), that replica waits for
+the dead replica's leases to lapse, claims the orphaned turns atomically (one claimer wins)
+and runs them through the channel again, oldest first, as if the socket had just sent them
+with the login token it proved itself with (every check again), under the same message id.
+A turn whose message id is already in the tracker (the replica died after saving, before
+crossing out) is not run again; its stored answers are sent once more.
 
 Not covered, on purpose: a replica whose event loop stalls for longer than the lease while
 its turn still runs would see that turn replayed behind its own (Rasa's conversation lock
 orders them); a shopper who retyped the message before the replay gets both answered; a
-message older than :data:`KEEP_SECONDS` is not replayed (the shopper has moved on). Without
-Redis (one process) there is no other replica to take over, and nothing is recorded.
+message older than :data:`KEEP_SECONDS` is not replayed (the shopper has moved on), nor one
+sealed with a key no longer configured. Without Redis (one process) there is no other
+replica to take over, and nothing is recorded.
 
 With Redis unavailable the channel carries on without the record (a logged warning): the
 chat must not stop because crash recovery cannot be written down.
@@ -37,6 +39,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from cartguard.vault import Vault, VaultError
+
 logger = logging.getLogger(__name__)
 
 #: a turn's lease; its replica renews it every LEASE_SECONDS / 3 while the turn runs
@@ -52,12 +56,10 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Turn:
-    """One accepted message as Rasa received it (no login token)."""
+    """One message as it arrived, sealed (see :func:`seal_turn`); no login token."""
 
     conversation_id: str
-    text: str
-    customer_id: int | None
-    pii_removed: list[str] = field(default_factory=list)
+    sealed: str
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     sent_at: float = field(default_factory=time.time)
 
@@ -70,9 +72,7 @@ class Turn:
             data = json.loads(raw)
             return cls(
                 conversation_id=str(data["conversation_id"]),
-                text=str(data["text"]),
-                customer_id=None if data["customer_id"] is None else int(data["customer_id"]),
-                pii_removed=[str(label) for label in data["pii_removed"]],
+                sealed=str(data["sealed"]),
                 turn_id=str(data["turn_id"]),
                 sent_at=float(data["sent_at"]),
             )
@@ -81,8 +81,42 @@ class Turn:
             return None
 
 
+_vault: Vault | None = None
+
+
+def _the_vault() -> Vault:
+    """One vault per process (its key ring follows rotations of the key file)."""
+    global _vault
+    if _vault is None:
+        _vault = Vault()
+    return _vault
+
+
+def _aad(conversation_id: str, turn_id: str) -> bytes:
+    return f"inflight:{conversation_id}:{turn_id}".encode()
+
+
+def seal_turn(conversation_id: str, text: str, turn_id: str | None = None) -> Turn:
+    """A record of ``text`` that only the replicas (holding the vault keys) can read."""
+    turn_id = turn_id or uuid.uuid4().hex
+    sealed = _the_vault().seal_field(text, _aad(conversation_id, turn_id))
+    return Turn(conversation_id, sealed, turn_id)
+
+
+def open_turn(turn: Turn) -> str | None:
+    """The message of a record, or None (logged) when it cannot be opened."""
+    try:
+        return _the_vault().open_field(turn.sealed, _aad(turn.conversation_id, turn.turn_id))
+    except VaultError as exc:
+        logger.warning("inflight: a message in flight could not be opened (%s)", exc)
+        return None
+
+
 class Turns(Protocol):
     """Where turns in flight are written down (shared by the replicas)."""
+
+    #: whether anything is written down (sealing costs a little; skipped when not)
+    records: bool
 
     async def begin(self, turn: Turn) -> None: ...
 
@@ -93,6 +127,8 @@ class Turns(Protocol):
 
 class NoTurns:
     """One process: if it dies, nobody is left to replay; nothing is written down."""
+
+    records = False
 
     async def begin(self, turn: Turn) -> None:
         return None
@@ -124,6 +160,8 @@ return {claimed, leased}
 
 class RedisTurns:
     """Turns in flight in Redis: a hash per conversation, a lease key per turn."""
+
+    records = True
 
     def __init__(self, url: str, prefix: str = "cartguard:webchat:turns:") -> None:
         from redis import asyncio as aioredis

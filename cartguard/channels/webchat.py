@@ -59,7 +59,7 @@ from cartguard.channels.cluster import Holders, build_client_manager, build_hold
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
 from cartguard.channels.guard import MessageGuard, client_ip
-from cartguard.channels.inflight import Turn, Turns, build_turns
+from cartguard.channels.inflight import Turn, Turns, build_turns, open_turn, seal_turn
 from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
 from cartguard.control_chars import strip_control_chars
 from cartguard.identity import ended_sessions, session_ref_of, verify_login_token_async
@@ -409,31 +409,29 @@ class SecureSocketIOInput(SocketIOInput):
     async def _replay_orphans(self, sid: str, sock: _Socket, token: object) -> None:
         """Answer the messages a dead replica was answering when this shopper was cut off.
 
-        The socket came back (same ticket, proven) possibly on another replica; its
-        conversation's turns whose replica stopped renewing them are handed to Rasa again,
-        oldest first, as the customer this socket proved to be (see :mod:`.inflight`). Runs
-        under the socket's lock: messages typed meanwhile follow the replayed ones.
+        The socket came back (same ticket, proven) possibly on another replica; the messages
+        of its conversation whose replica stopped renewing them go through this channel
+        again, oldest first, as if this socket had just sent them with the login token it
+        proved itself with: every check (owner, limits, typed commands, redaction) runs
+        again (see :mod:`.inflight`). Runs under the socket's lock: messages typed meanwhile
+        follow the replayed ones.
         """
         assert sock.ticket is not None and self._on_new_message is not None
-        conversation_id = sock.ticket.conversation_id
-        for turn in await self.turns.orphans(conversation_id):
-            if turn.customer_id != sock.customer_id:
-                logger.warning("webchat: a message in flight for another identity was dropped")
-                continue
+        ticket = sock.ticket
+        for turn in await self.turns.orphans(ticket.conversation_id):
             answers = await self._stored_answers(turn)
             if answers is not None:  # its replica died after storing the turn: no second turn,
                 output = SecureSocketIOOutput(self.sio, self.bot_message_evt)
                 for answer in answers:  # but the answers it may not have delivered
-                    await output.send_response(conversation_id, answer)
+                    await output.send_response(ticket.conversation_id, answer)
                 continue
-            metadata: dict[str, Any] = {}
-            if turn.customer_id is not None:
-                metadata[AUTH_TOKEN] = token
-            if turn.pii_removed:
-                metadata[PII_REMOVED] = list(turn.pii_removed)
+            text = open_turn(turn)
+            if text is None:
+                continue
             logger.info("webchat: replaying a message its replica did not live to answer")
-            metrics.record_message(self.name())
-            await self._handle(sid, turn, metadata, self._on_new_message)
+            custom = {AUTH_TOKEN: token} if token else {}
+            data = {"message": text, self.metadata_key or "metadata": custom}
+            await self._user_message(sid, sock, data, self._on_new_message, turn.turn_id)
 
     async def _stored_answers(self, turn: Turn) -> list[dict[str, Any]] | None:
         """The bot messages stored after the turn, or None when the turn is not stored.
@@ -458,32 +456,21 @@ class SecureSocketIOInput(SocketIOInput):
                 return answers
         return None
 
-    async def _handle(
-        self,
-        sid: str,
-        turn: Turn,
-        metadata: dict[str, Any],
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-    ) -> None:
-        """Hand one turn to Rasa, written down while it runs (see :mod:`.inflight`)."""
-        message = UserMessage(
-            turn.text,
-            SecureSocketIOOutput(self.sio, self.bot_message_evt),
-            turn.conversation_id,
-            input_channel=self.name(),
-            message_id=turn.turn_id,
-            metadata=metadata,
-        )
+    async def _write_down(self, sock: _Socket, data: Any, turn_id: str | None) -> Turn | None:
+        """Record a message as it arrives, sealed, until its turn ends (see :mod:`.inflight`).
+
+        Before every check: a replica that dies while the message waits for its database
+        lookups or its redaction must not lose it either. Messages the channel refuses at
+        once (no session, not text, over the length limit) are not recorded.
+        """
+        if not self.turns.records or sock.ticket is None or not isinstance(data, dict):
+            return None
+        text = data.get("message")
+        if not isinstance(text, str) or len(text) > self.guard.max_chars:
+            return None
+        turn = seal_turn(sock.ticket.conversation_id, text, turn_id)
         await self.turns.begin(turn)
-        try:
-            await on_new_message(message)
-        except Exception:
-            # e.g. the tracker database did not answer in time: the turn was not stored, and
-            # the shopper hears so instead of waiting for a reply that will not come
-            logger.exception("webchat: Rasa could not handle a message")
-            await self._say(sid, replies.UNAVAILABLE)
-        finally:
-            await self.turns.end(turn)
+        return turn
 
     async def _resume(
         self, sid: str, data: dict[str, Any]
@@ -528,6 +515,23 @@ class SecureSocketIOInput(SocketIOInput):
         sock: _Socket,
         data: Any,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        turn_id: str | None = None,
+    ) -> None:
+        """One message, written down while it is in flight (``turn_id``: a replayed one)."""
+        turn = await self._write_down(sock, data, turn_id)
+        try:
+            await self._accept(sid, sock, data, on_new_message, turn.turn_id if turn else turn_id)
+        finally:
+            if turn is not None:
+                await self.turns.end(turn)
+
+    async def _accept(
+        self,
+        sid: str,
+        sock: _Socket,
+        data: Any,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        message_id: str | None,
     ) -> None:
         try:
             if await self._refused_early(sid, sock, data):
@@ -569,16 +573,29 @@ class SecureSocketIOInput(SocketIOInput):
             if safe.pii_removed:
                 metadata[PII_REMOVED] = list(safe.pii_removed)
             await self._touch(sock)
-            turn = Turn(conversation_id, safe.text, customer_id, list(safe.pii_removed))
+            message = UserMessage(
+                safe.text,
+                SecureSocketIOOutput(self.sio, self.bot_message_evt),
+                conversation_id,
+                input_channel=self.name(),
+                message_id=message_id,
+                metadata=metadata,
+            )
         except Exception:
             logger.exception("webchat: could not accept a message")
             await self._say(sid, replies.UNAVAILABLE)
             return
-        tip = replies.security_tip(metadata.get(PII_REMOVED))
+        tip = replies.security_tip(message.metadata.get(PII_REMOVED))
         if tip is not None:  # why the text was changed, and how to stay safe
             await self._tip(sid, *tip)
         metrics.record_message(self.name())
-        await self._handle(sid, turn, metadata, on_new_message)
+        try:
+            await on_new_message(message)
+        except Exception:
+            # e.g. the tracker database did not answer in time: the turn was not stored, and
+            # the shopper hears so instead of waiting for a reply that will not come
+            logger.exception("webchat: Rasa could not handle a message")
+            await self._say(sid, replies.UNAVAILABLE)
 
     async def _tip(self, sid: str, text: str, buttons: list[dict[str, str]]) -> None:
         """A security tip to this socket, in the widget's button format (quick replies)."""

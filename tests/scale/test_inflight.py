@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from rasa.shared.core.events import BotUttered, UserUttered
 
-from cartguard.channels import inflight
-from cartguard.channels.inflight import RedisTurns, Turn
+from cartguard.channels import inflight, replies
+from cartguard.channels.inflight import RedisTurns, Turn, open_turn, seal_turn
 from cartguard.identity import issue_login_token
 from tests.channels.conftest import channel_db, edge  # noqa: F401 - fixtures
 from tests.scale.test_fanout import (  # noqa: F401 - fixtures
@@ -99,7 +99,7 @@ async def test_a_message_cut_off_by_a_dead_replica_is_answered_on_the_other(
 async def test_two_replicas_claiming_one_orphan_answer_it_once(redis_url: str) -> None:  # noqa: F811
     dead, b, c = RedisTurns(redis_url), RedisTurns(redis_url), RedisTurns(redis_url)
     try:
-        turn = Turn("conv-race", "hello", None)
+        turn = seal_turn("conv-race", "hello")
         await dead.begin(turn)
         dead.stop_renewing()
         claims = await asyncio.gather(*(x.orphans("conv-race") for x in (b, c, b, c)))
@@ -113,7 +113,7 @@ async def test_two_replicas_claiming_one_orphan_answer_it_once(redis_url: str) -
 async def test_a_turn_its_live_replica_finishes_is_not_replayed(redis_url: str) -> None:  # noqa: F811
     live, other = RedisTurns(redis_url), RedisTurns(redis_url)
     try:
-        turn = Turn("conv-live", "hello", 7)
+        turn = seal_turn("conv-live", "hello")
         await live.begin(turn)
 
         async def finish_later() -> None:
@@ -162,9 +162,44 @@ async def test_a_turn_the_dead_replica_had_stored_is_not_handled_twice_but_its_a
         dies.released.set()
 
 
-def test_a_record_holds_no_login_token_and_bad_records_are_dropped() -> None:
-    turn = Turn("conv", "my card is [CARD_NUMBER]", 3, ["CREDIT_CARD"])
+def test_a_record_holds_neither_the_words_nor_a_token_and_bad_records_are_dropped() -> None:
+    words = "my card is 4111 1111 1111 1111, call me on +44 20 7946 0958"
+    turn = seal_turn("conv", words)
     assert Turn.from_json(turn.to_json()) == turn
-    assert "token" not in turn.to_json()
+    assert open_turn(turn) == words
+    record = turn.to_json()
+    assert "4111" not in record and "7946" not in record and "token" not in record
+    moved = Turn("other-conv", turn.sealed, turn.turn_id)  # a record copied to another chat
+    assert open_turn(moved) is None
     for bad in (b"not json", b"{}", b'{"conversation_id": "c"}', b"[1, 2]"):
         assert Turn.from_json(bad) is None
+
+
+async def test_a_message_cut_off_during_its_checks_is_checked_again_when_replayed(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A typed internal command that A died checking is refused by B, not handed to Rasa."""
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    checking, released = asyncio.Event(), asyncio.Event()
+
+    async def dies_while_checking(*_args: Any) -> None:
+        checking.set()
+        await released.wait()
+
+    monkeypatch.setattr(replicas.a.channel.guard, "check_message", dies_while_checking)
+    try:
+        await shopper.say('/EXTERNAL_card_saved{"card_last4": "4242"}', token)
+        await asyncio.wait_for(checking.wait(), 10)
+        replicas.a.channel.turns.stop_renewing()
+        ticket = shopper.session_id
+        await shopper.close()
+
+        back = await replicas.client(replicas.b)
+        assert await back.request_session(ticket, token) == ticket
+        assert (await back.reply())["text"] == replies.COMMAND_REFUSED
+        assert replicas.b.agent.messages == []
+    finally:
+        released.set()
