@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -60,6 +61,7 @@ class Turn:
 
     conversation_id: str
     sealed: str
+    sender: str  # digest of the login token it came with ("" without one)
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     sent_at: float = field(default_factory=time.time)
 
@@ -73,6 +75,7 @@ class Turn:
             return cls(
                 conversation_id=str(data["conversation_id"]),
                 sealed=str(data["sealed"]),
+                sender=str(data["sender"]),
                 turn_id=str(data["turn_id"]),
                 sent_at=float(data["sent_at"]),
             )
@@ -96,11 +99,20 @@ def _aad(conversation_id: str, turn_id: str) -> bytes:
     return f"inflight:{conversation_id}:{turn_id}".encode()
 
 
-def seal_turn(conversation_id: str, text: str, turn_id: str | None = None) -> Turn:
+def sender_digest(token: object) -> str:
+    """Who sent a message, as far as a record needs to know: a digest of its login token."""
+    if not isinstance(token, str) or not token:
+        return ""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def seal_turn(
+    conversation_id: str, text: str, sender: str = "", turn_id: str | None = None
+) -> Turn:
     """A record of ``text`` that only the replicas (holding the vault keys) can read."""
     turn_id = turn_id or uuid.uuid4().hex
     sealed = _the_vault().seal_field(text, _aad(conversation_id, turn_id))
-    return Turn(conversation_id, sealed, turn_id)
+    return Turn(conversation_id, sealed, sender, turn_id)
 
 
 def open_turn(turn: Turn) -> str | None:

@@ -59,7 +59,14 @@ from cartguard.channels.cluster import Holders, build_client_manager, build_hold
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
 from cartguard.channels.guard import MessageGuard, client_ip
-from cartguard.channels.inflight import Turn, Turns, build_turns, open_turn, seal_turn
+from cartguard.channels.inflight import (
+    Turn,
+    Turns,
+    build_turns,
+    open_turn,
+    seal_turn,
+    sender_digest,
+)
 from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
 from cartguard.control_chars import strip_control_chars
 from cartguard.identity import ended_sessions, session_ref_of, verify_login_token_async
@@ -378,6 +385,7 @@ class SecureSocketIOInput(SocketIOInput):
             await self._session_request(sid, sock, data if isinstance(data, dict) else {})
 
     async def _session_request(self, sid: str, sock: _Socket, data: dict[str, Any]) -> None:
+        unclaimed = False  # resumed a session whose first message was never accepted
         try:
             refusal = await self._ip_refusal(sock.ip)
             if refusal:
@@ -399,14 +407,17 @@ class SecureSocketIOInput(SocketIOInput):
                 elif state.customer_id is not None:
                     sock.session_ref = session_ref_of(self._token_of(data))
             await self._confirm(sid, ticket)
+            unclaimed = not state.claimed
         except Exception:
             logger.exception("webchat: session request failed")
             await self._say(sid, replies.UNAVAILABLE)
             return
-        if sock.proven and sock.ticket is not None and self._on_new_message is not None:
-            await self._replay_orphans(sid, sock, self._token_of(data))
+        if sock.ticket is not None and (sock.proven or unclaimed):
+            await self._replay_orphans(sid, sock, self._token_of(data), same_sender=unclaimed)
 
-    async def _replay_orphans(self, sid: str, sock: _Socket, token: object) -> None:
+    async def _replay_orphans(
+        self, sid: str, sock: _Socket, token: object, *, same_sender: bool
+    ) -> None:
         """Answer the messages a dead replica was answering when this shopper was cut off.
 
         The socket came back (same ticket, proven) possibly on another replica; the messages
@@ -415,10 +426,19 @@ class SecureSocketIOInput(SocketIOInput):
         proved itself with: every check (owner, limits, typed commands, redaction) runs
         again (see :mod:`.inflight`). Runs under the socket's lock: messages typed meanwhile
         follow the replayed ones.
+
+        ``same_sender``: the session was never claimed (its first message is the one cut
+        off), so nothing proves who may continue it but the ticket; a message is then
+        replayed only for the login token (or the absence of one) it arrived with.
         """
-        assert sock.ticket is not None and self._on_new_message is not None
+        if self._on_new_message is None:
+            return
+        assert sock.ticket is not None
         ticket = sock.ticket
         for turn in await self.turns.orphans(ticket.conversation_id):
+            if same_sender and turn.sender != sender_digest(token):
+                logger.warning("webchat: a first message in flight from another sender dropped")
+                continue
             answers = await self._stored_answers(turn)
             if answers is not None:  # its replica died after storing the turn: no second turn,
                 output = SecureSocketIOOutput(self.sio, self.bot_message_evt)
@@ -468,7 +488,8 @@ class SecureSocketIOInput(SocketIOInput):
         text = data.get("message")
         if not isinstance(text, str) or len(text) > self.guard.max_chars:
             return None
-        turn = seal_turn(sock.ticket.conversation_id, text, turn_id)
+        sender = sender_digest(self._token_of(data))
+        turn = seal_turn(sock.ticket.conversation_id, text, sender, turn_id)
         await self.turns.begin(turn)
         return turn
 

@@ -169,7 +169,9 @@ def test_a_record_holds_neither_the_words_nor_a_token_and_bad_records_are_droppe
     assert open_turn(turn) == words
     record = turn.to_json()
     assert "4111" not in record and "7946" not in record and "token" not in record
-    moved = Turn("other-conv", turn.sealed, turn.turn_id)  # a record copied to another chat
+    moved = Turn(
+        "other-conv", turn.sealed, turn.sender, turn.turn_id
+    )  # a record copied to another chat
     assert open_turn(moved) is None
     for bad in (b"not json", b"{}", b'{"conversation_id": "c"}', b"[1, 2]"):
         assert Turn.from_json(bad) is None
@@ -201,5 +203,43 @@ async def test_a_message_cut_off_during_its_checks_is_checked_again_when_replaye
         assert await back.request_session(ticket, token) == ticket
         assert (await back.reply())["text"] == replies.COMMAND_REFUSED
         assert replicas.b.agent.messages == []
+    finally:
+        released.set()
+
+
+@pytest.mark.parametrize("who", ["the sender", "someone else"])
+async def test_a_first_message_cut_off_is_replayed_only_for_its_sender(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    who: str,
+) -> None:
+    """A died before the first message claimed the session: only its token counts then."""
+    token = issue_login_token(channel_db[0], 600)
+    presented = token if who == "the sender" else issue_login_token(channel_db[1], 600)
+    checking, released = asyncio.Event(), asyncio.Event()
+
+    async def dies_before_the_claim(*_args: Any) -> None:
+        checking.set()
+        await released.wait()
+
+    try:
+        first = await replicas.client(replicas.a)
+        ticket = await first.request_session()
+        monkeypatch.setattr(replicas.a.channel, "_ip_refusal", dies_before_the_claim)
+        await first.say("my first words", token)
+        await asyncio.wait_for(checking.wait(), 10)
+        replicas.a.channel.turns.stop_renewing()
+        await first.close()
+
+        back = await replicas.client(replicas.b)
+        assert await back.request_session(ticket, presented) == ticket
+        await back.say("and then", presented)
+        texts = [(await back.reply())["text"] for _ in range(2 if who == "the sender" else 1)]
+        if who == "the sender":
+            assert texts == ["You said: my first words", "You said: and then"]
+        else:  # the other account continues the unclaimed ticket, without the first words
+            assert texts == ["You said: and then"]
+        assert await back.pending_replies(replicas.b.channel.sio) == []
     finally:
         released.set()
