@@ -59,6 +59,7 @@ class FaultLog:
     """When a fault started and ended (monotonic seconds), and what happened meanwhile."""
 
     started: float = 0.0
+    in_effect: float = 0.0  # when the fault had taken hold (e.g. RabbitMQ had stopped)
     ended: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -94,6 +95,7 @@ def broker_outage(
         log.started = time.monotonic()
         try:
             await asyncio.to_thread(rabbit.ctl, "stop_app")
+            log.in_effect = time.monotonic()
             if kill_replica is not None:
                 await asyncio.sleep(kill_after)
                 await asyncio.to_thread(stack.kill_replica, kill_replica)
@@ -308,6 +310,8 @@ class Delivery:
     unknown: int  # queued, never stored
     out_of_order: int  # conversations whose queued events are not in stored order
     differing_copies: int = 0  # same message id, different body (must never happen)
+    #: per conversation out of order: (sender id, stored event types, published event types)
+    disorder: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
 
 
 async def broker_delivery(
@@ -335,6 +339,7 @@ async def broker_delivery(
             break
         await asyncio.sleep(1.0)
     lost = duplicates = unknown = out_of_order = published = differing = 0
+    disorder: list[tuple[str, list[str], list[str]]] = []
     for sid, events in expected.items():
         messages = arrived.get(sid, [])
         published += len(messages)
@@ -354,7 +359,17 @@ async def broker_delivery(
         unknown += sum(extra.values())
         if not missing and not extra and first_copy != events:
             out_of_order += 1
-    return Delivery(total, published, lost, duplicates, unknown, out_of_order, differing)
+            disorder.append((sid, _kinds(events), _kinds(first_copy)))
+    return Delivery(total, published, lost, duplicates, unknown, out_of_order, differing, disorder)
+
+
+def _kinds(bodies: Sequence[str]) -> list[str]:
+    """Each event's type and name or text, for showing how two sequences differ."""
+    kinds = []
+    for body in bodies:
+        event = json.loads(body)
+        kinds.append(f"{event.get('event')}:{event.get('name') or event.get('text') or ''}")
+    return kinds
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
