@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from bench import checks, scenarios
-from bench.driver import RepliesMissing, Shopper
+from bench.driver import Refused, RepliesMissing, Shopper
 from cartguard.channels import replies
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -191,19 +191,43 @@ async def test_a_replica_whose_database_path_goes_silent_says_try_again_while_th
     stack, plan
 ) -> None:
     window = scenarios.FaultLog()
-    result = await scenarios.load(
-        stack,
-        plan,
-        count=12,
-        concurrency=6,
-        offset=12,
-        fault=scenarios.blackhole(stack, replica=0, after=2.0, seconds=12, log=window),
-    )
+    # a shopper on the silent replica who speaks once the silence began (the balancer's
+    # shoppers may all be between turns then, or waiting on a save that the heal completes)
+    customer, script = plan.scripts[6]
+    token = plan.tokens[customer]
+    probe = Shopper(stock=False)
+    await probe.connect(stack.replica_urls[0])
+    await probe.open_session(token)
+
+    async def speak_to_the_silent_replica() -> float:
+        while not window.started:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        began = time.monotonic()
+        with pytest.raises(Refused) as refused:
+            await probe.say(script[0], token, plan.counts["plain"][0])
+        assert str(refused.value) == replies.UNAVAILABLE
+        return time.monotonic() - began
+
+    try:
+        result, waited = await asyncio.gather(
+            scenarios.load(
+                stack,
+                plan,
+                count=12,
+                concurrency=6,
+                offset=12,
+                fault=scenarios.blackhole(stack, replica=0, after=2.0, seconds=12, log=window),
+            ),
+            speak_to_the_silent_replica(),
+        )
+    finally:
+        await probe.close()
 
     assert result.errors == []
     refusing = {r for c in result.conversations for r in c.refusal_replicas}
     assert refusing <= {0}, "only the blackholed replica may refuse"
-    assert any(c.refusals for c in result.conversations), "nobody reached the silent replica"
+    assert waited < 12, f"'try again' came after {waited:.1f} s, not before the database healed"
     served_meanwhile = [
         r
         for c in result.conversations
@@ -274,8 +298,16 @@ async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event_and
         await pinned.close()
         turns.close()
     assert len(replayed) == expected, replayed  # answered without being asked again
-    stored = checks.load_events(stack.tracker_database_url, [pinned.conversation_id])
-    assert stored[pinned.conversation_id].user_texts == [script[0]]  # once, not twice
+    # the answers are sent during the turn, the tracker is stored at its end
+    deadline = time.monotonic() + 30
+    while True:
+        stored = checks.load_events(stack.tracker_database_url, [pinned.conversation_id])
+        found = stored.get(pinned.conversation_id)
+        texts = found.user_texts if found else []
+        if texts or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert texts == [script[0]]  # once, not twice
     # the balancer's shoppers cut off came back and got their answers too
     assert result.errors == []
     lost = [
