@@ -539,7 +539,12 @@ class SecureSocketIOInput(SocketIOInput):
         turn_id: str | None = None,
     ) -> None:
         """One message, written down while it is in flight (``turn_id``: a replayed one)."""
-        turn = await self._write_down(sock, data, turn_id)
+        try:
+            turn = await self._write_down(sock, data, turn_id)
+        except Exception:  # the vault cannot seal: nothing goes on in clear
+            logger.exception("webchat: could not seal a message in flight")
+            await self._say(sid, replies.UNAVAILABLE)
+            return
         try:
             await self._accept(sid, sock, data, on_new_message, turn.turn_id if turn else turn_id)
         finally:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from rasa.shared.core.events import BotUttered, UserUttered
 
-from cartguard.channels import inflight, replies
+from cartguard.channels import inflight, replies, webchat
 from cartguard.channels.inflight import RedisTurns, Turn, open_turn, seal_turn
 from cartguard.identity import issue_login_token
 from tests.channels.conftest import channel_db, edge  # noqa: F401 - fixtures
@@ -243,3 +243,18 @@ async def test_a_first_message_cut_off_is_replayed_only_for_its_sender(
         assert await back.pending_replies(replicas.b.channel.sio) == []
     finally:
         released.set()
+
+
+async def test_a_message_the_vault_cannot_seal_is_refused_not_recorded_in_clear(
+    replicas,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("the vault key file is unreadable")
+
+    monkeypatch.setattr(webchat, "seal_turn", broken)
+    shopper = await replicas.client(replicas.a)
+    await shopper.request_session()
+    await shopper.say("my card is 4111 1111 1111 1111")
+    assert (await shopper.reply())["text"] == replies.UNAVAILABLE
+    assert replicas.a.agent.messages == []
