@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,10 +207,23 @@ class FullStack:
     env: dict[str, str]
     #: the local Graph API stand-in Messenger replies go to (devtools.fake_graph.FakeGraph)
     graph: Any = None
+    #: customer -> the newest 30 s step a one-time code was handed out for (see unused_code)
+    code_steps: dict[str, int] = field(default_factory=dict)
+
+    def unused_code(self, customer: str) -> str:
+        """A one-time code of a step no earlier test has had a code of, for this customer.
+
+        Replay protection refuses a code of a step at or before the last one used, so a
+        test that follows another one with the same customer within 30 s waits for the
+        next step instead of failing on a code its predecessor already spent.
+        """
+        while time.time() // 30 <= self.code_steps.get(customer, -1):
+            time.sleep(30 - time.time() % 30 + 0.2)
+        return self.cli("totp-code", customer)
 
     def cli(self, *args: str) -> str:
         """Run the ``cartguard`` command against this stack's data directory."""
-        return subprocess.run(
+        out = subprocess.run(
             [str(Path(sys.executable).parent / "cartguard"), *args],
             cwd=PROJECT,
             env=self.env,
@@ -218,6 +231,9 @@ class FullStack:
             capture_output=True,
             text=True,
         ).stdout.strip()
+        if args[:1] == ("totp-code",) and len(args) > 1:  # the code's step, or a later one
+            self.code_steps[args[1]] = int(time.time() // 30)
+        return out
 
 
 def _free_port() -> int:

@@ -106,7 +106,7 @@ def test_typed_personal_data_is_stored_nowhere_and_the_conversation_goes_on(stac
             ):
                 answers.append(await shopper.say(message))
             answers.append(await shopper.say("what's my store credit?"))
-            code = stack.cli("totp-code", "1")
+            code = stack.unused_code("1")
             answers.append(await shopper.say(code))
             return shopper.session_id, answers, code
 
