@@ -474,6 +474,7 @@ async def converse(
     switch_at: int | None = None,
     retries: int = 30,
     reply_timeout: float = REPLY_TIMEOUT,
+    await_replays: bool = False,
 ) -> Conversation:
     """Play one script; from turn ``switch_at`` on, continue on the next replica.
 
@@ -541,6 +542,9 @@ async def converse(
                     # the shopper says it again (and those replies count as lost).
                     conversation.reconnects += 1
                     await resume()
+                    if not await_replays:  # no replica died: the shopper says it again
+                        conversation.replies_lost += missing.expected - len(missing.got)
+                        continue
                     replayed = await shopper.collect(expected, shopper.reply_timeout)
                     if len(replayed) == expected or (
                         replayed and replayed[-1] in _degraded_answers()
@@ -574,6 +578,7 @@ async def run_load(
     switch_replicas: bool = True,
     first_address: int = 0,
     reply_timeout: float = REPLY_TIMEOUT,
+    await_replays: bool = False,
 ) -> LoadResult:
     """Play ``scripts`` ((customer id, lines)) with at most ``concurrency`` at once.
 
@@ -592,6 +597,7 @@ async def run_load(
                 start=index,
                 switch_at=len(texts) // 2 if switch_replicas else None,
                 reply_timeout=reply_timeout,
+                await_replays=await_replays,
             )
 
     started = time.perf_counter()

@@ -145,6 +145,7 @@ async def load(
     *,
     switch_replicas: bool = True,
     reply_timeout: float = driver.REPLY_TIMEOUT,
+    await_replays: bool = False,
 ) -> driver.LoadResult:
     """Play ``count`` of the plan's scripts (from ``offset``), with ``fault`` running alongside."""
     scripts = [plan.scripts[(offset + i) % len(plan.scripts)] for i in range(count)]
@@ -157,6 +158,7 @@ async def load(
         switch_replicas=switch_replicas,
         first_address=offset,
         reply_timeout=reply_timeout,
+        await_replays=await_replays,
     )
     if fault is None:
         return await run

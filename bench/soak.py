@@ -188,6 +188,7 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
         # a turn in flight on the killed replica holds its conversation's Redis lock until the
         # lock's lifetime (Rasa's default 60 s) runs out: the next message waits that long
         reply_timeout=150,
+        await_replays=True,  # a replica dies: its turns in flight are answered elsewhere
         fault=scenarios.broker_outage(
             stack,
             5,

@@ -287,6 +287,7 @@ async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event_and
                 # a turn cut off by the kill is replayed on the other replica once the dead
                 # one's conversation lock (Rasa's 60 s) has lapsed
                 reply_timeout=150,
+                await_replays=True,
             ),
             cut_a_turn(),
         )
