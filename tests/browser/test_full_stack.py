@@ -71,7 +71,7 @@ def test_a_shopper_tracks_an_order_sees_a_balance_and_gets_an_invoice(
 
     say(page, "what's my store credit?")
     wait_for_bot(page, "6-digit code")
-    say(page, stack.unused_code("1"))
+    say(page, stack.cli("totp-code", "1"))
     balance = wait_for_bot(page, "in store credit")
     assert re.search(r"\$\d", balance)
 

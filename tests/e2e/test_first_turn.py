@@ -28,7 +28,7 @@ def test_a_sensitive_first_request_gets_one_question_at_a_time(stack):
         async with Shopper(stack.rasa_url, token) as shopper:
             replies = [await shopper.say("hello")]
             replies.append(await shopper.say("what's my gift card balance?"))
-            replies.append(await shopper.say(stack.unused_code(str(CUSTOMER))))
+            replies.append(await shopper.say(stack.cli("totp-code", str(CUSTOMER))))
             replies.append(await shopper.say("yes"))
             return replies
 
