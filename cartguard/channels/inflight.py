@@ -40,7 +40,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from cartguard.vault import Vault, VaultError
+from cartguard.vault import VaultError, get_vault
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +87,6 @@ class Turn:
             return None
 
 
-_vault: Vault | None = None
-
-
-def _the_vault() -> Vault:
-    """One vault per process (its key ring follows rotations of the key file)."""
-    global _vault
-    if _vault is None:
-        _vault = Vault()
-    return _vault
-
-
 def _aad(conversation_id: str, turn_id: str) -> bytes:
     return f"inflight:{conversation_id}:{turn_id}".encode()
 
@@ -114,14 +103,14 @@ def seal_turn(
 ) -> Turn:
     """A record of ``text`` that only the replicas (holding the vault keys) can read."""
     turn_id = turn_id or uuid.uuid4().hex
-    sealed = _the_vault().seal_field(text, _aad(conversation_id, turn_id))
+    sealed = get_vault().seal_field(text, _aad(conversation_id, turn_id))
     return Turn(conversation_id, sealed, sender, turn_id)
 
 
 def open_turn(turn: Turn) -> str | None:
     """The message of a record, or None (logged) when it cannot be opened."""
     try:
-        return _the_vault().open_field(turn.sealed, _aad(turn.conversation_id, turn.turn_id))
+        return get_vault().open_field(turn.sealed, _aad(turn.conversation_id, turn.turn_id))
     except VaultError as exc:
         logger.warning("inflight: a message in flight could not be opened (%s)", exc)
         return None
