@@ -65,7 +65,7 @@ class Turn:
     conversation_id: str
     sealed: str
     sender: str  # digest of the login token it came with ("" without one)
-    turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    turn_id: str
     sent_at: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
