@@ -109,8 +109,9 @@ class CartguardAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        customer_id, identity_events = identify(tracker)
+        identity_events: list[dict[str, Any]] = []
         try:
+            customer_id, identity_events = identify(tracker)
             turn, _ = await run_turn(tracker, customer_id, self._handle_or_ask_to_sign_in)
         except DatabaseUnavailable as exc:
             logger.error("%s: %s", self.name(), exc)

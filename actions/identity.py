@@ -82,7 +82,11 @@ def _still_linked(psid: str, customer_id: int) -> bool:
 
 
 def verified_customer(tracker: Tracker) -> int | None:
-    """The customer this turn is verifiably about, or ``None`` (anonymous)."""
+    """The customer this turn is verifiably about, or ``None`` (anonymous).
+
+    Raises :class:`DatabaseUnavailable` when the shop database cannot tell (see
+    :func:`cartguard.identity.ended_sessions`).
+    """
     event = latest_user_event(tracker) or {}
     intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
     metadata = event.get("metadata") or {}
@@ -95,8 +99,10 @@ def verified_customer(tracker: Tracker) -> int | None:
             if not _still_linked(tracker.sender_id, customer_id):
                 return None
     except DatabaseUnavailable as exc:
+        # not "anonymous": a signed-in shopper would be asked to sign in during a database
+        # restart; the action answers that the shop's system is unavailable instead
         logger.error("identity: cannot check the shopper's identity: %s", exc)
-        return None
+        raise
     return customer_id
 
 

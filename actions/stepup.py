@@ -137,9 +137,10 @@ class ValidateStepUpForm(FormValidationAction):
         if tracker.get_slot("requested_slot") != "otp_code":
             # The turn that starts the form: the request itself is not a code attempt.
             return {"otp_code": None}
-        customer_id, identity_events = identify(tracker)
-        identity = {event["name"]: event["value"] for event in identity_events}
+        identity: dict[str, Any] = {}
         try:
+            customer_id, identity_events = identify(tracker)
+            identity = {event["name"]: event["value"] for event in identity_events}
             turn, slots = await run_turn(
                 tracker, customer_id, lambda turn: self.check_code(turn, slot_value)
             )

@@ -365,6 +365,19 @@ async def broker_delivery(
     return Delivery(total, published, lost, duplicates, unknown, out_of_order, differing, disorder)
 
 
+def where_they_differ(stored: Sequence[str], published: Sequence[str], around: int = 3) -> str:
+    """The first position where two event sequences part, with a few events either side."""
+    at = next(
+        (i for i, (a, b) in enumerate(zip(stored, published, strict=False)) if a != b),
+        min(len(stored), len(published)),
+    )
+    lo = max(0, at - around)
+    return (
+        f"event {at} of {len(stored)}: stored {list(stored[lo : at + around])} "
+        f"vs published {list(published[lo : at + around])}"
+    )
+
+
 def _kinds(bodies: Sequence[str]) -> list[str]:
     """Each event's type and name or text, for showing how two sequences differ."""
     kinds = []

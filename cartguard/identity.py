@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cartguard.keys import Keys, load_keys
-from cartguard.shop.db import session_scope
+from cartguard.shop.db import DatabaseUnavailable, session_scope
 from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.channels import MessengerSeenEvent
 from cartguard.shop.models.web import WebSession
@@ -116,7 +116,11 @@ def session_ref_of(token: object, keys: Keys | None = None) -> str | None:
 def ended_sessions(session_refs: set[str] | list[str]) -> set[str]:
     """Which of these shop sessions are over (logged out, revoked, expired or unknown).
 
-    Fails closed: when the database cannot answer, every one of them counts as ended.
+    When the database cannot answer this raises :class:`DatabaseUnavailable` rather than
+    guess: "ended" would sign every open chat out during a database restart (and forward a
+    signed-in shopper's message as anonymous), "live" would let a logged-out token speak.
+    Callers refuse instead: the channel says "try again", the actions say the shop's system
+    is unavailable, the channel's periodic sign-out sweep waits for its next round.
     """
     refs = {ref for ref in session_refs if isinstance(ref, str) and _SESSION_REF.match(ref)}
     if not refs:
@@ -131,9 +135,10 @@ def ended_sessions(session_refs: set[str] | list[str]) -> set[str]:
                 )
             )
             live = {row[0] for row in rows}
-    except (SQLAlchemyError, RuntimeError) as exc:
-        log.warning("chat token revocation check failed (%s): treating as signed out", exc)
-        return refs
+    except DatabaseUnavailable:
+        raise
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"cannot check the shop sessions: {exc}") from exc
     return refs - live
 
 

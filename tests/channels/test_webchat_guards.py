@@ -241,6 +241,54 @@ async def test_after_logout_other_tabs_leave_the_conversation(chat) -> None:
     assert chat.agent.texts(conversation(ticket)) == ["hello"]
 
 
+@pytest.fixture()
+def sessions_unanswered(monkeypatch):
+    """The shop database does not answer the sign-out check (as during its restart)."""
+    from contextlib import contextmanager
+
+    import cartguard.identity
+    from cartguard.shop.db import DatabaseUnavailable
+
+    @contextmanager
+    def down():
+        raise DatabaseUnavailable("the shop database is unavailable: restarting")
+        yield  # pragma: no cover - a generator, as session_scope is
+
+    def set_down(flag: bool) -> None:
+        if flag:
+            monkeypatch.setattr(cartguard.identity, "session_scope", down)
+        else:
+            monkeypatch.undo()
+
+    return set_down
+
+
+async def test_a_database_that_cannot_answer_signs_nobody_out(chat, sessions_unanswered) -> None:
+    """The periodic sign-out check moves nobody on a guess: a database restart once signed out
+    every open chat tab, mid-turn, and their answers went to the conversation they had left."""
+    customer = chat.customers[2]
+    cookie = _web_login(customer)
+    token = _chat_token_for(cookie, customer)
+    tab = await chat.client()
+    ticket = await tab.request_session()
+    await tab.say("hello", token)
+    await tab.reply()
+
+    sessions_unanswered(True)
+    assert await chat.channel.sweep_revoked() == 0
+    # and a message meanwhile is refused with "try again", not passed on as anonymous
+    await tab.say("where is my order?", token)
+    assert (await tab.reply())["text"] == replies.UNAVAILABLE
+    sessions_unanswered(False)
+
+    await tab.say("thanks", token)
+    assert (await tab.reply())["text"] != replies.SIGNED_OUT
+    assert chat.agent.texts(conversation(ticket)) == ["hello", "thanks"]
+    assert chat.agent.messages[-1].metadata.get("auth_token") == token
+    _logout(cookie)  # and once the database answers, a real sign-out still moves the tab
+    assert await chat.channel.sweep_revoked() == 1
+
+
 async def test_a_revoked_token_cannot_resume_or_speak(chat) -> None:
     customer = chat.customers[1]
     cookie = _web_login(customer)

@@ -8,6 +8,7 @@ reads them: rendered from domain.yml with the values the action passed (``helper
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 
 import pytest
@@ -331,6 +332,25 @@ def test_database_down_gives_a_polite_answer(tracker_factory, token_for, databas
     assert "nothing was changed" in texts(messages)
     assert any("the shop database is unavailable" in r.getMessage() for r in caplog.records)
     assert slot_events(events) == {"customer_id": 1}  # identity is still recorded
+
+
+def test_a_signed_in_shopper_is_not_taken_for_anonymous_while_the_database_is_down(
+    tracker_factory, database_down
+):
+    """A chat token bound to a shop session needs the database to say the session is live.
+
+    Without an answer the shopper is neither signed out ("please sign in", which sent
+    shoppers to log in again during a database restart) nor trusted: the action says the
+    shop's system is unavailable and records no identity.
+    """
+    from actions.orders import ActionTrackOrder
+
+    token = issue_login_token(1, ttl_seconds=300, session_ref=secrets.token_hex(32))
+    messages, events = run_action(
+        ActionTrackOrder(), tracker_factory(metadata={"auth_token": token})
+    )
+    assert responses(messages) == ["utter_db_unavailable"]
+    assert slot_events(events) == {}
 
 
 def test_a_code_typed_while_the_database_is_down_stops_the_form_politely(

@@ -29,6 +29,20 @@ from cartguard.channels import replies
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
+def _explained(stack, result) -> str:
+    """What a failed run's conversations went through, and what the processes logged as errors."""
+    lines = [
+        f"{c.conversation_id}: {c.error} (turns {len(c.latencies)}, replicas {c.replicas}, "
+        f"reconnects {c.reconnects}, refusals {c.refusals})"
+        for c in result.conversations
+        if c.error or c.replies_lost
+    ]
+    for log in sorted(stack.logs.glob("*.log")):
+        text = log.read_text(errors="replace").splitlines()
+        lines += [f"{log.name}: {line[:300]}" for line in text if " ERROR " in line][-15:]
+    return "\n".join(lines)
+
+
 async def test_conversations_through_the_balancer_lose_double_and_reorder_nothing(
     stack, plan
 ) -> None:
@@ -180,7 +194,7 @@ async def test_a_database_restart_mid_run_gives_clear_errors_and_loses_nothing(s
         reply_timeout=150,
     )
 
-    assert result.errors == []
+    assert result.errors == [], _explained(stack, result)
     # while it was down, shoppers got the channel's plain "try again" answer, then it worked
     refusals = {text for c in result.conversations for text in c.refusals}
     assert refusals <= {replies.UNAVAILABLE}
@@ -324,7 +338,10 @@ async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event_and
     assert delivery.stored > 0
     assert delivery.lost == 0, f"{delivery.lost} stored events never reached RabbitMQ"
     assert delivery.unknown == 0  # nothing published that was not stored
-    assert delivery.out_of_order == 0, delivery.disorder[:1]
+    assert delivery.out_of_order == 0, [
+        (sid, scenarios.where_they_differ(stored, published))
+        for sid, stored, published in delivery.disorder
+    ]
     # a publish RabbitMQ took just as it stopped, whose confirm never came, is sent again: an
     # identical copy with the same message id, which consumers drop (at most a handful)
     assert delivery.differing_copies == 0
