@@ -379,6 +379,7 @@ class Conversation:
     finished_at: list[float] = field(default_factory=list)  # monotonic end of each turn
     replies_lost: int = 0  # replies the shopper never received
     error: str | None = None
+    error_turn_began: float | None = None  # monotonic start of the turn that failed
     address: str | None = None
 
 
@@ -526,6 +527,7 @@ async def converse(
                     replica = (replica + 1) % len(urls)
                     await resume()
             began = time.perf_counter()
+            conversation.error_turn_began = time.monotonic()
             for attempt in range(3):
                 try:
                     seconds, _ = await patiently(
@@ -553,6 +555,7 @@ async def converse(
                         seconds = time.perf_counter() - began
                         break
                     conversation.replies_lost += missing.expected - len(missing.got)
+            conversation.error_turn_began = None
             conversation.latencies.append(seconds)
             conversation.finished_at.append(time.monotonic())
             conversation.replicas.append(served_by())
