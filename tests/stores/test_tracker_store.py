@@ -162,3 +162,46 @@ async def test_broker_attached_to_the_store_receives_redacted_events(
     assert all(json.loads(p)["sender_id"] == sender_id for p in published)
     raw = "\n".join(published)
     assert not any(value in raw for value in secrets.values())
+
+
+def test_a_retry_while_an_earlier_save_is_still_committing_stores_each_event_once(
+    domain: Domain, tracker_db_url: str, sender_id: str, monkeypatch
+) -> None:
+    """A save given up on (the database went silent) can still commit once it answers.
+
+    The store then retries the same turn. Played here with two threads: the first save stalls
+    right before its commit, the retry starts meanwhile. Each event must be stored once, in
+    order: the retry waits for the first transaction (PostgreSQL: a per-conversation advisory
+    lock; SQLite: its single writer) and counts what that one stored.
+    """
+    import threading
+    import time
+
+    from cartguard.stores import tracker_store
+
+    store = RedactingSQLTrackerStore(domain=domain, host=tracker_db_url)
+    tracker, _ = _conversation(sender_id, domain)
+    calls: dict[str, int] = {}
+    real_in_time = tracker_store._in_time
+
+    def stalling_in_time(deadline: float) -> None:
+        name = threading.current_thread().name
+        calls[name] = calls.get(name, 0) + 1
+        if name == "first" and calls[name] == 2:  # its check right before the commit
+            time.sleep(1.5)
+        real_in_time(deadline)
+
+    monkeypatch.setattr(tracker_store, "_in_time", stalling_in_time)
+    far = time.monotonic() + 60
+    first = threading.Thread(target=store._save_sync, args=(far, tracker), name="first")
+    retry = threading.Thread(target=store._save_sync, args=(far, tracker), name="retry")
+    first.start()
+    time.sleep(0.3)
+    retry.start()
+    first.join(30)
+    retry.join(30)
+
+    rows = _rows(store, sender_id)
+    assert len(rows) == len(tracker.events), [r[0] for r in rows]
+    timestamps = [json.loads(data)["timestamp"] for _, data in rows]
+    assert timestamps == sorted(timestamps)
