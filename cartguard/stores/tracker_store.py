@@ -276,20 +276,20 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         forgotten = False
         written: list[dict[str, Any]] = []
         with self.session_scope() as session:
-            if self.engine.dialect.name == "sqlite":
-                # the same on SQLite: take its one write lock before counting (pysqlite would
-                # only begin at the first INSERT, after both saves had counted)
-                session.execute(sa.text("BEGIN IMMEDIATE"))
-            elif self.engine.dialect.name == "postgresql":
-                # One save of a conversation at a time, to the end of its transaction. Rasa's lock
-                # store already serialises turns, but a save given up on (a silent database) may
-                # still commit once the database answers: a retry that counted the stored
-                # events before that commit would store the turn twice, out of order. The retry
-                # waits for the earlier transaction here and counts what it left.
+            # One save of a conversation at a time, to the end of its transaction. Rasa's lock
+            # store already serialises turns, but a save given up on (a silent database) may
+            # still commit once the database answers: a retry that counted the stored events
+            # before that commit would store the turn twice, out of order. The retry waits for
+            # the earlier transaction here and counts what it left.
+            if self.engine.dialect.name == "postgresql":
                 session.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:sender))"),
                     {"space": _SAVE_LOCK_SPACE, "sender": tracker.sender_id},
                 )
+            elif self.engine.dialect.name == "sqlite":
+                # its one write lock, taken before counting (pysqlite would only begin the
+                # transaction at the first INSERT, after both saves had counted)
+                session.execute(sa.text("BEGIN IMMEDIATE"))
             stored = self._event_query(
                 session, tracker.sender_id, fetch_events_from_all_sessions=False
             ).count()
