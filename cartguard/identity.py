@@ -135,9 +135,7 @@ def ended_sessions(session_refs: set[str] | list[str]) -> set[str]:
                 )
             )
             live = {row[0] for row in rows}
-    except DatabaseUnavailable:
-        raise
-    except SQLAlchemyError as exc:
+    except SQLAlchemyError as exc:  # what session_scope does not already translate
         raise DatabaseUnavailable(f"cannot check the shop sessions: {exc}") from exc
     return refs - live
 
