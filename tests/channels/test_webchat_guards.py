@@ -217,14 +217,19 @@ def _logout(cookie: str) -> None:
         auth.end_session(session, cookie, b"k" * 32)
 
 
-async def test_after_logout_other_tabs_leave_the_conversation(chat) -> None:
-    customer = chat.customers[2]
+async def _signed_in_tab(chat, customer: int, first: str) -> tuple[str, str, ChatClient, str]:
+    """A shop login, its chat token and a tab that said ``first``: (cookie, token, tab, ticket)."""
     cookie = _web_login(customer)
     token = _chat_token_for(cookie, customer)
-    tab1 = await chat.client()
-    ticket = await tab1.request_session()
-    await tab1.say("hello", token)
-    await tab1.reply()
+    tab = await chat.client()
+    ticket = await tab.request_session()
+    await tab.say(first, token)
+    await tab.reply()
+    return cookie, token, tab, ticket
+
+
+async def test_after_logout_other_tabs_leave_the_conversation(chat) -> None:
+    cookie, token, tab1, ticket = await _signed_in_tab(chat, chat.customers[2], "hello")
     tab2 = await chat.client()  # a second tab of the same browser, same conversation
     assert await tab2.request_session(ticket, token=token) == ticket
 
@@ -265,14 +270,8 @@ def sessions_unanswered(monkeypatch):
 
 async def test_a_database_that_cannot_answer_signs_nobody_out(chat, sessions_unanswered) -> None:
     """The periodic sign-out check moves nobody on a guess: a database restart once signed out
-    every open chat tab, mid-turn, and their answers went to the conversation they had left."""
-    customer = chat.customers[2]
-    cookie = _web_login(customer)
-    token = _chat_token_for(cookie, customer)
-    tab = await chat.client()
-    ticket = await tab.request_session()
-    await tab.say("hello", token)
-    await tab.reply()
+    every open chat tab bound to a shop session, mid-turn."""
+    cookie, token, tab, ticket = await _signed_in_tab(chat, chat.customers[2], "hello")
 
     sessions_unanswered(True)
     assert await chat.channel.sweep_revoked() == 0
