@@ -9,8 +9,9 @@ rows are in the database, and any replica's relay sends them once RabbitMQ is ba
 
 **Several relays.** Each batch is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL),
 so relays of different replicas never hold the same row. Per-conversation order is kept: a
-relay drops from its batch every conversation that still has an older unsent row it does not
-hold (another relay holds it), and a later round takes them in order. Rows of one
+relay publishes of each conversation only the unbroken run of its rows from the oldest unsent
+one; a row another relay holds, first or in the middle (two scans running at once each lock
+part of a conversation), ends the run, and a later round takes the rest in order. Rows of one
 conversation are written in order because the lock store serialises its turns.
 
 **Exactly once, and its one gap.** A row is marked sent in the transaction that locked it, right
@@ -128,18 +129,23 @@ class _Batch:
         rows = [Pending(*row) for row in self.conn.execute(query)]
         if not rows:
             return []
-        first: dict[str, int] = {}
-        for row in rows:
-            first.setdefault(row.sender_id, row.id)
-        older = self.conn.execute(
-            sa.select(outbox.c.sender_id, sa.func.min(outbox.c.id))
-            .where(outbox.c.sent_at.is_(None), outbox.c.sender_id.in_(list(first)))
-            .group_by(outbox.c.sender_id)
-        )
-        # an older unsent row we do not hold is held by another relay: wait for it
-        blocked = {sender for sender, oldest in older if oldest < first[sender]}
-        self.rows = [row for row in rows if row.sender_id not in blocked]
+        self.rows = _in_order(rows, self._unsent_ids({row.sender_id for row in rows}, rows[-1].id))
         return self.rows
+
+    def _unsent_ids(self, senders: set[str], up_to: int) -> dict[str, list[int]]:
+        """Every unsent row id of ``senders`` up to ``up_to``, held by us or not, oldest first."""
+        unsent: dict[str, list[int]] = {sender: [] for sender in senders}
+        for sender, row_id in self.conn.execute(
+            sa.select(outbox.c.sender_id, outbox.c.id)
+            .where(
+                outbox.c.sent_at.is_(None),
+                outbox.c.sender_id.in_(list(senders)),
+                outbox.c.id <= up_to,
+            )
+            .order_by(outbox.c.id)
+        ):
+            unsent[sender].append(row_id)
+        return unsent
 
     def finish(self, sent_ids: Sequence[int]) -> None:
         try:
@@ -158,6 +164,24 @@ class _Batch:
             self.tx.rollback()
         finally:
             self.conn.close()
+
+
+def _in_order(rows: list[Pending], unsent: dict[str, list[int]]) -> list[Pending]:
+    """The rows of ``rows`` that may be published now without overtaking another relay.
+
+    Per conversation, the unbroken run of our rows from its oldest unsent row: a row another
+    relay holds ends it, whether it comes first (that relay publishes first) or in the middle
+    (two scans that ran at the same moment each locked part of the conversation, because
+    ``SKIP LOCKED`` locks rows as the scan returns them). The rest waits for a later round.
+    """
+    ours = {row.id for row in rows}
+    allowed: set[int] = set()
+    for ids in unsent.values():
+        for row_id in ids:
+            if row_id not in ours:
+                break
+            allowed.add(row_id)
+    return [row for row in rows if row.id in allowed]
 
 
 Publish = Callable[[str, int], Awaitable[None]]

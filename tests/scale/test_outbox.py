@@ -265,6 +265,41 @@ async def test_two_relays_on_postgresql_publish_each_row_once_and_keep_conversat
     assert all(steps == list(range(25)) for steps in per_conversation.values())
 
 
+@pytest.mark.services
+def test_a_batch_never_skips_over_rows_another_relay_holds_in_the_middle_of_a_conversation(
+    pg_url: str,
+) -> None:
+    """Two relays scanning at the same moment can each lock part of one conversation.
+
+    ``FOR UPDATE SKIP LOCKED`` locks rows as the scan returns them: relay A may lock a
+    conversation's first rows, relay B the next ones, and A, skipping B's, its later ones. A may
+    then publish only up to the first row it does not hold; the rest waits for a later round.
+    """
+    engine = sa.create_engine(pg_url)
+    outbox.create_table(engine)
+    sender = "conv-gap"
+    with engine.begin() as conn:
+        conn.execute(outbox.outbox.delete())
+        outbox.add_rows(conn, sender, [{"event": "user", "text": f"{n}"} for n in range(10)], 0.0)
+        ids = [row.id for row in conn.execute(sa.select(outbox.outbox.c.id).order_by("id"))]
+    other = engine.connect()  # relay B, holding rows 3 to 5 of the conversation
+    other_tx = other.begin()
+    other.execute(
+        sa.select(outbox.outbox.c.id)
+        .where(outbox.outbox.c.id.in_(ids[3:6]))
+        .with_for_update()
+    ).all()
+    batch = outbox._Batch(engine)
+    try:
+        taken = [row.id for row in batch.take(50)]
+    finally:
+        batch.abandon()
+        other_tx.rollback()
+        other.close()
+        engine.dispose()
+    assert taken == ids[:3]
+
+
 def test_tracker_store_settings_are_checked(sqlite_url) -> None:
     with pytest.raises(ValueError, match="query_timeout_seconds"):
         tracker_store.RedactingSQLTrackerStore(
