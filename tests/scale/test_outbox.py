@@ -285,9 +285,7 @@ def test_a_batch_never_skips_over_rows_another_relay_holds_in_the_middle_of_a_co
     other = engine.connect()  # relay B, holding rows 3 to 5 of the conversation
     other_tx = other.begin()
     other.execute(
-        sa.select(outbox.outbox.c.id)
-        .where(outbox.outbox.c.id.in_(ids[3:6]))
-        .with_for_update()
+        sa.select(outbox.outbox.c.id).where(outbox.outbox.c.id.in_(ids[3:6])).with_for_update()
     ).all()
     batch = outbox._Batch(engine)
     try:
