@@ -144,6 +144,29 @@ class SecureSocketIOOutput(SocketIOOutput):
         await self._send_message(recipient_id, payload)
 
 
+class HeldSocketIOOutput(SecureSocketIOOutput):
+    """A turn's answers, held until Rasa has stored the turn, then sent in order.
+
+    Rasa sends each answer while it predicts and stores the turn only afterwards. When that
+    save fails (the database restarting or silent), the shopper would keep an answer the
+    stored conversation lacks, and the next turn would be predicted without it. Held, the
+    answers go out only once the turn is stored; otherwise the shopper hears "try again".
+    """
+
+    def __init__(self, sio: Any, bot_message_evt: str) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.held: list[tuple[str, Any]] = []
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        self.held.append((socket_id, response))
+
+    async def deliver(self) -> None:
+        """Send what was held (the turn is stored); called once per turn."""
+        held, self.held = self.held, []
+        for socket_id, response in held:
+            await super()._send_message(socket_id, response)
+
+
 @dataclass
 class _Socket:
     """What we know about one connected socket."""
@@ -604,9 +627,10 @@ class SecureSocketIOInput(SocketIOInput):
             if safe.pii_removed:
                 metadata[PII_REMOVED] = list(safe.pii_removed)
             await self._touch(sock)
+            output = HeldSocketIOOutput(self.sio, self.bot_message_evt)
             message = UserMessage(
                 safe.text,
-                SecureSocketIOOutput(self.sio, self.bot_message_evt),
+                output,
                 conversation_id,
                 input_channel=self.name(),
                 message_id=message_id,
@@ -624,9 +648,12 @@ class SecureSocketIOInput(SocketIOInput):
             await on_new_message(message)
         except Exception:
             # e.g. the tracker database did not answer in time: the turn was not stored, and
-            # the shopper hears so instead of waiting for a reply that will not come
+            # the shopper hears so (and none of its held answers) instead of waiting for a
+            # reply that will not come
             logger.exception("webchat: Rasa could not handle a message")
             await self._say(sid, replies.UNAVAILABLE)
+            return
+        await output.deliver()
 
     async def _tip(self, sid: str, text: str, buttons: list[dict[str, str]]) -> None:
         """A security tip to this socket, in the widget's button format (quick replies)."""

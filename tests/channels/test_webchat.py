@@ -335,6 +335,37 @@ async def test_edge_failure_fails_closed(webchat, monkeypatch) -> None:
     assert webchat.agent.messages == []
 
 
+async def test_a_turn_that_could_not_be_stored_is_not_answered_only_refused(
+    webchat, monkeypatch
+) -> None:
+    """Rasa answers while it predicts and stores the turn afterwards: a save that fails (the
+    database restarting) must not leave the shopper with an answer the conversation lacks."""
+
+    async def answers_then_cannot_store(message) -> None:
+        webchat.agent.messages.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "Your order shipped.")
+        raise RuntimeError("the tracker database did not answer; the turn was not stored")
+
+    monkeypatch.setattr(webchat.agent, "handle_message", answers_then_cannot_store)
+    client = await webchat.client()
+    await client.request_session()
+    await client.say("where is my order?")
+    assert (await client.reply())["text"] == replies.UNAVAILABLE
+    assert await client.pending_replies(webchat.channel.sio) == []
+
+
+async def test_a_stored_turn_s_answers_arrive_in_order_once_it_is_stored(webchat) -> None:
+    client = await webchat.client()
+    await client.request_session()
+    await client.say("first")
+    await client.say("second")
+    assert [(await client.reply())["text"] for _ in range(2)] == [
+        "You said: first",
+        "You said: second",
+    ]
+    assert await client.pending_replies(webchat.channel.sio) == []
+
+
 async def test_custom_json_response_cannot_pick_another_room(webchat) -> None:
     victim = await webchat.client()
     victim_ticket = await victim.request_session()
