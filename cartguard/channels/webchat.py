@@ -163,8 +163,8 @@ class HeldSocketIOOutput(SecureSocketIOOutput):
     async def deliver(self) -> None:
         """Send what was held (the turn is stored); called once per turn."""
         held, self.held = self.held, []
-        for socket_id, response in held:
-            await super()._send_message(socket_id, response)
+        for socket_id, answer in held:
+            await super()._send_message(socket_id, answer)
 
 
 @dataclass
