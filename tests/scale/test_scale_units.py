@@ -270,7 +270,7 @@ def test_endpoints_scale_yml_expands_completely_and_names_importable_stores(
             module, _, name = config.type.rpartition(".")
             assert getattr(importlib.import_module(module), name)
     lock = read_endpoint_config(str(REPO / "endpoints.scale.yml"), "lock_store")
-    assert lock.type == "redis"
+    assert lock.type == "cartguard.stores.lock_store.AtomicRedisLockStore"
 
 
 def test_several_replicas_need_postgresql() -> None:
