@@ -270,3 +270,34 @@ class GraphClient:
         if quick:
             last["quick_replies"] = quick[:QUICK_REPLIES_LIMIT]
         return await self.send_message(psid, last) and ok
+
+
+class HeldGraphClient(GraphClient):
+    """A turn's messages, held until Rasa has stored the turn, then sent in order.
+
+    Rasa answers while it predicts and stores the turn afterwards; when that save fails the
+    shopper must not keep an answer the stored conversation lacks (see the webchat's
+    ``HeldSocketIOOutput``). Everything goes through ``_post``, so holding it holds them all.
+    """
+
+    def __init__(self, graph: GraphClient) -> None:
+        super().__init__(
+            graph._page_token,
+            graph.base_url,
+            origin=graph.origin,
+        )
+        self._timeout = graph._timeout
+        self._real = graph
+        self.held: list[dict[str, Any]] = []
+
+    async def _post(self, body: dict[str, Any]) -> bool:
+        self.held.append(body)
+        return True
+
+    async def deliver(self) -> bool:
+        """Send what was held (the turn is stored); False when any send failed."""
+        held, self.held = self.held, []
+        ok = True
+        for body in held:
+            ok = await self._real._post(body) and ok
+        return ok

@@ -50,7 +50,7 @@ from cartguard.channels import intent_guard, replies
 from cartguard.channels.dedupe import REPLAY_WINDOW_SECONDS, DedupeStore, build_dedupe, event_key
 from cartguard.channels.edge import EdgeUnavailable, protect
 from cartguard.channels.edge import warm_up as edge_warm_up
-from cartguard.channels.graph_client import GraphClient, is_own_url, shape_text
+from cartguard.channels.graph_client import GraphClient, HeldGraphClient, is_own_url, shape_text
 from cartguard.channels.guard import MessageGuard, client_ip
 from cartguard.control_chars import strip_control_chars
 from cartguard.identity import issue_login_token
@@ -347,8 +347,9 @@ class SecureFacebookInput(FacebookInput):
             metadata["auth_token"] = issue_login_token(customer_id, LOGIN_TOKEN_TTL_SECONDS)
         if safe.pii_removed:
             metadata["pii_removed"] = list(safe.pii_removed)
+        held = HeldGraphClient(graph)  # sent once the turn is stored
         user_message = UserMessage(
-            safe.text, MessengerOutput(graph), psid, input_channel=CHANNEL, metadata=metadata
+            safe.text, MessengerOutput(held), psid, input_channel=CHANNEL, metadata=metadata
         )
         tip = replies.security_tip(safe.pii_removed)
         if tip is not None:  # why the text was changed, and how to stay safe
@@ -357,7 +358,12 @@ class SecureFacebookInput(FacebookInput):
         try:
             await on_new_message(user_message)
         except Exception:
+            # e.g. the tracker database did not answer in time: the turn was not stored, and
+            # the shopper hears so (and none of its held answers) instead of silence
             logger.exception("Messenger: Rasa could not handle a message")
+            await graph.send_text(psid, replies.UNAVAILABLE)
+            return
+        await held.deliver()
 
     async def _account_linking(
         self, event: dict[str, Any], psid: str, linking: dict[str, Any]

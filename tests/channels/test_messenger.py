@@ -112,6 +112,22 @@ async def test_signed_message_is_answered_through_the_graph_api(messenger) -> No
     assert call["query"] == {}  # the page token never travels in the URL
 
 
+async def test_a_turn_that_could_not_be_stored_is_refused_not_answered(
+    messenger, monkeypatch
+) -> None:
+    """A save that fails after Rasa answered (the database restarting) must leave the shopper
+    with "try again", not silence and not an answer the stored conversation lacks."""
+
+    async def answers_then_cannot_store(message) -> None:
+        messenger.agent.messages.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "Your order shipped.")
+        raise RuntimeError("the tracker database did not answer; the turn was not stored")
+
+    monkeypatch.setattr(messenger.agent, "handle_message", answers_then_cannot_store)
+    assert await messenger.send("1002", "where is my order?", "mid.held") == 200
+    assert messenger.graph.messages_to("1002") == [{"text": replies.UNAVAILABLE}]
+
+
 @pytest.mark.parametrize(
     "headers",
     [
