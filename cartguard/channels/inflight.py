@@ -44,11 +44,11 @@ from cartguard.vault import VaultError, get_vault
 
 logger = logging.getLogger(__name__)
 
-#: a turn's lease; its replica renews it every LEASE_SECONDS / 3 while the turn runs. Long on
-#: purpose: a live replica whose event loop stalls (a busy machine, a database restart) must
-#: not lose its turn to a replay, and a dead replica's conversation lock holds the replay
-#: back for Rasa's 60 s anyway
-LEASE_SECONDS = 45.0
+#: a turn's lease; its replica renews it every LEASE_SECONDS / 3 while the turn runs. Not
+#: shorter: a live replica whose event loop stalls (a busy machine) must not lose its turn to
+#: a replay. Not longer: a dead replica's shopper waits this long for the answer (its
+#: conversation lock, a 15 s lease of its own, lapses before)
+LEASE_SECONDS = 20.0
 #: an unanswered message older than this is not replayed
 KEEP_SECONDS = 300
 #: how long a reconnecting socket waits for the leases of another replica's turns to lapse

@@ -93,6 +93,9 @@ _TOUCH_EVERY_SECONDS = 60.0
 REVOCATION_SWEEP_SECONDS = 15.0
 #: a message whose redaction takes longer is answered "try again" rather than left hanging
 _EDGE_TIMEOUT_SECONDS = 15.0
+#: how long a turn stays written down after its answers were sent, until the shopper's socket
+#: has taken them from this replica's send queue (see ``_taken``)
+_PICKUP_SECONDS = 10.0
 
 
 class SecureSocketIOOutput(SocketIOOutput):
@@ -160,11 +163,24 @@ class HeldSocketIOOutput(SecureSocketIOOutput):
     async def _send_message(self, socket_id: str, response: Any) -> None:
         self.held.append((socket_id, response))
 
-    async def deliver(self) -> None:
-        """Send what was held (the turn is stored); called once per turn."""
+    async def deliver(self, sid: str | None = None, namespace: str | None = None) -> None:
+        """Send what was held (the turn is stored); called once per turn.
+
+        ``sid``: the socket that asked, connected to this replica. It gets each answer straight
+        into its send queue here (so the channel can wait until the socket took it); the
+        conversation's other sockets, on any replica, through the client manager.
+        """
         held, self.held = self.held, []
-        for socket_id, answer in held:
-            await super()._send_message(socket_id, answer)
+        for room, answer in held:
+            if sid is None:
+                await super()._send_message(room, answer)
+                continue
+            await self.sio.emit(
+                self.bot_message_evt, answer, room=sid, namespace=namespace, ignore_queue=True
+            )
+            await self.sio.emit(
+                self.bot_message_evt, answer, room=room, skip_sid=sid, namespace=namespace
+            )
 
 
 @dataclass
@@ -575,9 +591,31 @@ class SecureSocketIOInput(SocketIOInput):
             return
         try:
             await self._accept(sid, sock, data, on_new_message, turn.turn_id if turn else turn_id)
+            if turn is not None:
+                await self._taken(sid)
         finally:
             if turn is not None:
                 await self.turns.end(turn)
+
+    async def _taken(self, sid: str) -> None:
+        """Wait (at most ``_PICKUP_SECONDS``) until the socket took what was queued for it.
+
+        Sent answers wait in this process's engine.io queue for the socket's next poll (or
+        its websocket writer). A replica killed before that loses them; while the turn is
+        still written down, the shopper's socket coming back on another replica gets them
+        again from the stored turn (``_replay_orphans``). So the turn is crossed out only
+        once the queue was taken.
+        """
+        assert self.sio is not None
+        namespace = self.namespace or "/"
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, namespace)
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is None:  # gone: nothing more to wait for here
+            return
+        try:
+            await asyncio.wait_for(socket.queue.join(), _PICKUP_SECONDS)
+        except asyncio.TimeoutError:
+            logger.info("webchat: a socket did not take its answers within %.0f s", _PICKUP_SECONDS)
 
     async def _accept(
         self,
@@ -653,7 +691,7 @@ class SecureSocketIOInput(SocketIOInput):
             logger.exception("webchat: Rasa could not handle a message")
             await self._say(sid, replies.UNAVAILABLE)
             return
-        await output.deliver()
+        await output.deliver(sid, self.namespace)
 
     async def _tip(self, sid: str, text: str, buttons: list[dict[str, str]]) -> None:
         """A security tip to this socket, in the widget's button format (quick replies)."""

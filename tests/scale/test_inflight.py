@@ -162,6 +162,53 @@ async def test_a_turn_the_dead_replica_had_stored_is_not_handled_twice_but_its_a
         dies.released.set()
 
 
+async def test_answers_still_in_a_killed_replica_s_send_queue_are_sent_again_elsewhere(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The turn is stored and answered, but the answer still waits in replica A's engine.io
+    queue for the socket's next poll when A is killed. The turn stays written down until the
+    socket took its answers, so the shopper coming back on B gets them from the stored turn."""
+    monkeypatch.setattr(webchat, "_PICKUP_SECONDS", 8.0)
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    stored: list[Any] = []
+
+    async def answer_and_store(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "It is cancelled.")
+        stored.append(UserUttered(message.text, message_id=message.message_id))
+        stored.append(BotUttered("It is cancelled."))
+
+    async def retrieve(_conversation_id: str) -> Any:
+        return SimpleNamespace(events=list(stored))
+
+    monkeypatch.setattr(replicas.a.agent, "handle_message", answer_and_store)
+    monkeypatch.setattr(
+        replicas.b.agent, "tracker_store", SimpleNamespace(retrieve=retrieve), raising=False
+    )
+    sio_a = replicas.a.channel.sio
+    eio_sid = sio_a.manager.eio_sid_from_sid(shopper.sio.get_sid(), "/")
+    stuck = asyncio.Queue()  # the socket's next poll never comes: what is queued stays there
+    sio_a.eio.sockets[eio_sid].queue = stuck
+
+    await shopper.say("cancel it", token)
+    for _ in range(100):
+        if stored and not stuck.empty():
+            break
+        await asyncio.sleep(0.05)
+    assert stored and not stuck.empty(), "the answer never reached A's send queue"
+    turns = replicas.a.channel.turns
+    assert isinstance(turns, RedisTurns)
+    turns.stop_renewing()  # killed, its send queue with it
+    ticket = shopper.session_id
+
+    back = await replicas.client(replicas.b)
+    assert await back.request_session(ticket, token) == ticket
+    assert (await back.reply())["text"] == "It is cancelled."
+    assert replicas.b.agent.messages == []  # not handled a second time
+
+
 def test_a_record_holds_neither_the_words_nor_a_token_and_bad_records_are_dropped() -> None:
     words = "my card is 4111 1111 1111 1111, call me on +44 20 7946 0958"
     turn = seal_turn("conv", words)
