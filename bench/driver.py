@@ -375,6 +375,9 @@ class Conversation:
     refusal_replicas: list[int] = field(default_factory=list)  # where each came from
     reconnects: int = 0  # the socket's replica went away; the shopper came back elsewhere
     replayed: int = 0  # turns cut off by a dead replica, answered after the shopper came back
+    #: per turn: the replies taken as its answer, and how the socket was reached (diagnostics
+    #: for a damaged conversation: which answer stood in for which line)
+    heard: list[list[str]] = field(default_factory=list)
     degraded: int = 0  # turns the actions answered "our order system is unavailable"
     finished_at: list[float] = field(default_factory=list)  # monotonic end of each turn
     replies_lost: int = 0  # replies the shopper never received
@@ -530,9 +533,10 @@ async def converse(
             conversation.error_turn_began = time.monotonic()
             for attempt in range(3):
                 try:
-                    seconds, _ = await patiently(
+                    seconds, got = await patiently(
                         lambda: shopper.say(text, token, expected)  # noqa: B023 - awaited here
                     )
+                    conversation.heard.append([reply[:40] for reply in got])
                     break
                 except RepliesMissing as missing:
                     if not isinstance(missing.__cause__, Disconnected) or attempt == 2:
@@ -552,6 +556,7 @@ async def converse(
                         replayed and replayed[-1] in _degraded_answers()
                     ):
                         conversation.replayed += 1
+                        conversation.heard.append(["(replayed)", *(r[:40] for r in replayed)])
                         seconds = time.perf_counter() - began
                         break
                     conversation.replies_lost += missing.expected - len(missing.got)

@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from bench import checks, driver, forms
 from bench import services as svc
 
@@ -314,6 +316,9 @@ class Delivery:
     differing_copies: int = 0  # same message id, different body (must never happen)
     #: per conversation out of order: (sender id, stored event types, published event types)
     disorder: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
+    #: of ``lost``: still unsent in the outbox table when the wait ended (late, not gone)
+    pending: int = 0
+    seconds: float = 0.0  # from the call until every stored event had arrived (or timeout)
 
 
 async def broker_delivery(
@@ -327,7 +332,8 @@ async def broker_delivery(
     }
     total = sum(len(v) for v in expected.values())
     arrived: dict[str, list[tuple[str | None, str]]] = defaultdict(list)
-    deadline = time.monotonic() + timeout
+    began = time.monotonic()
+    deadline = began + timeout
     while True:
         for body, message_id in await asyncio.to_thread(
             svc.drain_queue_with_ids, stack.config.queue, stack.services
@@ -340,6 +346,7 @@ async def broker_delivery(
         if got >= total or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)
+    seconds = time.monotonic() - began
     lost = duplicates = unknown = out_of_order = published = differing = 0
     disorder: list[tuple[str, list[str], list[str]]] = []
     for sid, events in expected.items():
@@ -362,7 +369,37 @@ async def broker_delivery(
         if not missing and not extra and first_copy != events:
             out_of_order += 1
             disorder.append((sid, _kinds(events), _kinds(first_copy)))
-    return Delivery(total, published, lost, duplicates, unknown, out_of_order, differing, disorder)
+    pending = await asyncio.to_thread(_unsent_in_outbox, stack.tracker_database_url, sender_ids)
+    return Delivery(
+        total,
+        published,
+        lost,
+        duplicates,
+        unknown,
+        out_of_order,
+        differing,
+        disorder,
+        pending=min(pending, lost),
+        seconds=seconds,
+    )
+
+
+def _unsent_in_outbox(database_url: str, sender_ids: Sequence[str]) -> int:
+    """Outbox rows of ``sender_ids`` no relay has sent yet."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM event_outbox WHERE sent_at IS NULL "
+                        "AND sender_id IN :ids"
+                    ).bindparams(sa.bindparam("ids", expanding=True)),
+                    {"ids": list(sender_ids)},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
 
 
 def where_they_differ(stored: Sequence[str], published: Sequence[str], around: int = 3) -> str:

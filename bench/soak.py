@@ -79,8 +79,13 @@ def describe(name: str, result: driver.LoadResult, problems: dict, window=None) 
     )
     for error in result.errors[:5]:
         print(f"      !! {error}")
+    heard = {c.conversation_id: c for c in result.conversations}
     for sender, found in list(problems.items())[:5]:
         print(f"      !! {sender[:8]}: {found}")
+        played = heard.get(sender)
+        if played is not None:  # what the shopper took as each line's answer
+            for line, answers in zip(played.texts, played.heard, strict=False):
+                print(f"         {line[:30]!r} -> {answers} (replicas {played.replicas})")
     return row
 
 
@@ -219,7 +224,9 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
     )
     print(
         f"    events stored {delivery.stored}, published {delivery.published}, lost "
-        f"{delivery.lost}, published twice {delivery.duplicates}, published but never stored "
+        f"{delivery.lost} (of which still unsent in the outbox {delivery.pending}; all arrived "
+        f"after {delivery.seconds:.0f} s of waiting), published twice {delivery.duplicates}, "
+        f"published but never stored "
         f"{delivery.unknown}, conversations out of order {delivery.out_of_order}; "
         f"conversations that failed {len(failed)}",
         flush=True,

@@ -56,7 +56,7 @@ outbox = sa.Table(
     ),
 )
 
-BATCH = 200
+BATCH = 50
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
 #: sent rows are kept this long (for inspection), then deleted

@@ -13,6 +13,7 @@ import hmac
 import itertools
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sanic import Sanic
@@ -47,6 +48,8 @@ __all__ = ["InsecureBindError", "create_app", "serve"]
 STATIC_DIR = Path(__file__).parent / "static"
 WIDGET_BUNDLE = STATIC_DIR / "vendor" / "webchat.js"
 MAX_REQUEST_BYTES = 64 * 1024  # forms are tiny; anything bigger is not a shopper
+#: threads delivering form results to Rasa (each waits for a Rasa turn, mostly idle)
+DELIVERY_THREADS = 16
 
 log = logging.getLogger("cartguard.webapp")
 _app_numbers = itertools.count(1)
@@ -106,6 +109,11 @@ def create_app(settings: Settings | None = None, *, rasa_client: RasaClient | No
     ctx.login_throttle = views.LoginThrottle()
     ctx.log = log
     ctx.pending_deliveries = set()
+    # form results go to Rasa on threads of their own: a burst of submissions waits for Rasa,
+    # not for the default pool's few threads that sign-ins (argon2) and mail also need
+    ctx.delivery_pool = ThreadPoolExecutor(
+        max_workers=DELIVERY_THREADS, thread_name_prefix="cartguard-deliver"
+    )
     _install_log_filter()
 
     app.static("/static", str(STATIC_DIR), name="static")
@@ -235,6 +243,7 @@ def _install_outbox_loop(app: Sanic) -> None:
         task = getattr(app.ctx, "outbox_task", None)
         if task is not None:
             task.cancel()
+        app.ctx.delivery_pool.shutdown(wait=False)  # what is pending stays in the outbox
 
 
 class _LogFormat(logging.Formatter):

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict, deque
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sanic import Sanic, response
@@ -439,7 +440,9 @@ def _deliver_soon(app: Sanic, conversation_id: str) -> None:
 
     async def deliver() -> None:
         try:
-            await asyncio.to_thread(deliver_pending, conversation_id, client=client)
+            await asyncio.get_running_loop().run_in_executor(
+                app.ctx.delivery_pool, partial(deliver_pending, conversation_id, client=client)
+            )
         except Exception:
             app.ctx.log.exception("outbox: immediate delivery failed; the retry loop will resend")
 

@@ -114,6 +114,29 @@ async def test_a_reply_produced_on_another_replica_reaches_the_shoppers_socket(
     assert (await shopper.reply())["text"] == "Your card ending 4242 is saved."
 
 
+async def test_each_answer_reaches_the_asking_socket_once_and_its_other_tab_once(
+    replicas,
+    channel_db,  # noqa: F811
+) -> None:
+    """The asking socket gets a turn's answers straight from its replica's queue, the
+    conversation's other sockets (a second tab on the other replica) through Redis: each
+    socket exactly once, never a second copy that a client would take for the next answer."""
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    tab = await replicas.client(replicas.b)
+    assert await tab.request_session(shopper.session_id, token) == shopper.session_id
+    await tab.say("second tab here", token)
+    assert (await tab.reply())["text"] == "You said: second tab here"
+    assert (await shopper.reply())["text"] == "You said: second tab here"
+    for _ in range(3):
+        await shopper.say("and again", token)
+        assert (await shopper.reply())["text"] == "You said: and again"
+        assert (await tab.reply())["text"] == "You said: and again"
+    await asyncio.sleep(0.5)  # a copy through Redis would have arrived by now
+    assert await shopper.pending_replies(replicas.a.channel.sio) == []
+    assert await tab.pending_replies(replicas.b.channel.sio) == []
+
+
 async def test_a_reply_for_one_conversation_reaches_no_other_socket(replicas) -> None:
     shopper = await _on_a_with_a_reply(replicas)
     bystander_a = await _on_a_with_a_reply(replicas)

@@ -37,7 +37,7 @@ def _explained(stack, result) -> str:
     """What a failed run's conversations went through, and what the processes logged as errors."""
     lines = [
         f"{c.conversation_id}: {c.error} (turns {len(c.latencies)}, replicas {c.replicas}, "
-        f"reconnects {c.reconnects}, refusals {c.refusals})"
+        f"reconnects {c.reconnects}, refusals {c.refusals}, heard {c.heard})"
         for c in result.conversations
         if c.error or c.replies_lost
     ]
