@@ -3,7 +3,8 @@
 Actions implement :meth:`CartguardAction.handle`, a synchronous function that reads the shop
 and decides what to say. It runs in a worker thread with its own transaction so blocking
 database calls never stall the action server's event loop, and a database outage becomes one
-polite sentence for the shopper (nothing changed) and one clear log line for the operator.
+polite sentence for the shopper (nothing changed; the turn ends there) and one clear log line
+for the operator.
 
 Actions never write shopper-facing sentences: they choose a response of ``domain.yml`` by name
 (``turn.say("utter_...", value=...)``), where conversation designers edit the wording, and pass
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
@@ -116,7 +118,10 @@ class CartguardAction(Action, ABC):
         except DatabaseUnavailable as exc:
             logger.error("%s: %s", self.name(), exc)
             dispatcher.utter_message(response=DB_DOWN_RESPONSE)
-            return identity_events
+            # nothing was recorded, so the slots the stories expect after this action are
+            # missing and the policies would add an unrelated second answer ("I didn't quite
+            # get that") to the turn: it ends here, with the one sentence above
+            return [*identity_events, FollowupAction("action_listen")]
         turn.send(dispatcher)
         return identity_events + turn.events
 

@@ -541,6 +541,7 @@ async def converse(
                 except RepliesMissing as missing:
                     if not isinstance(missing.__cause__, Disconnected) or attempt == 2:
                         conversation.replies_lost += missing.expected - len(missing.got)
+                        conversation.heard.append(["(lost)", *(r[:40] for r in missing.got)])
                         raise
                     # its replica went away mid-turn: come back through the balancer (another
                     # replica) and resume the same session, as the widget does; that replica
@@ -560,6 +561,9 @@ async def converse(
                         seconds = time.perf_counter() - began
                         break
                     conversation.replies_lost += missing.expected - len(missing.got)
+                    conversation.heard.append(
+                        ["(cut off, not replayed)", *(r[:40] for r in missing.got + replayed)]
+                    )
             conversation.error_turn_began = None
             conversation.latencies.append(seconds)
             conversation.finished_at.append(time.monotonic())

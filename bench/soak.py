@@ -207,6 +207,15 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
         print(f"    {note}")
     failed = [conv for conv in result.conversations if conv.error]
     row = describe("broker outage + SIGKILL", result, {}, window)
+    for conv in [c for c in result.conversations if c.replies_lost][:10]:
+        # where each lost reply was: the line, what the shopper heard, which replica served it
+        print(
+            f"      !! {str(conv.conversation_id)[:8]}: lost {conv.replies_lost}, reconnects "
+            f"{conv.reconnects}, replicas {conv.replicas}, error {conv.error}"
+        )
+        print(f"         lines {[line[:20] for line in conv.texts]}")
+        for answers in conv.heard:  # a line cut off and said again has two entries
+            print(f"         heard {answers}")
     slow = [x for x in result.latencies if x > 30]
     row["turns_waiting_over_30_s"] = len(slow)
     row["reconnects"] = sum(conv.reconnects for conv in result.conversations)

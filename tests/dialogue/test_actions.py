@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 
 import pytest
 from sqlalchemy import func, select
@@ -21,11 +20,6 @@ from cartguard.shop.models._common import utcnow
 from cartguard.shop.models.stepup import StepUpSession
 from cartguard.stepup.enrolment import enroll_demo_customers
 from tests.dialogue.helpers import responses, run_action, slot_events, texts
-
-
-@pytest.fixture()
-def token_for(data_dir):
-    return lambda customer_id: {"auth_token": issue_login_token(customer_id, ttl_seconds=300)}
 
 
 def first_order(customer_id: int, status: str | None = None) -> str:
@@ -293,32 +287,6 @@ def test_handoff_ticket_carries_a_redacted_transcript(tracker_factory, token_for
     assert ticket.customer_id == 1
     assert "4111 1111 1111 1111" not in ticket.transcript
     assert "charged twice" in ticket.transcript
-
-
-def _refused_port() -> int:
-    """A loopback port with nothing listening: connecting to it is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(params=["postgresql refused", "sqlite unopenable"])
-def database_down(request, data_dir, tmp_path, monkeypatch):
-    """Point the action server at a database the driver cannot reach (a real driver error)."""
-    from cartguard.settings import get_settings
-    from cartguard.shop.db import get_engine
-
-    if request.param == "postgresql refused":
-        url = f"postgresql://cartguard@127.0.0.1:{_refused_port()}/shop?connect_timeout=3"
-    else:
-        url = f"sqlite:///{tmp_path}"  # a directory: sqlite3 cannot open it as a database
-    monkeypatch.setenv("CARTGUARD_DATABASE_URL", url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield
-    monkeypatch.delenv("CARTGUARD_DATABASE_URL")
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 def test_database_down_gives_a_polite_answer(tracker_factory, token_for, database_down, caplog):
