@@ -113,7 +113,8 @@ class CartguardAction(Action, ABC):
     ) -> list[dict[str, Any]]:
         identity_events: list[dict[str, Any]] = []
         try:
-            customer_id, identity_events = identify(tracker)
+            # the identity lookups read the database: never on the event loop
+            customer_id, identity_events = await asyncio.to_thread(identify, tracker)
             turn, _ = await run_turn(tracker, customer_id, self._handle_or_ask_to_sign_in)
         except DatabaseUnavailable as exc:
             logger.error("%s: %s", self.name(), exc)

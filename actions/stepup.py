@@ -13,6 +13,7 @@ the shopper faces one question at a time; ``action_resume_request`` asks it agai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -139,7 +140,7 @@ class ValidateStepUpForm(FormValidationAction):
             return {"otp_code": None}
         identity: dict[str, Any] = {}
         try:
-            customer_id, identity_events = identify(tracker)
+            customer_id, identity_events = await asyncio.to_thread(identify, tracker)
             identity = {event["name"]: event["value"] for event in identity_events}
             turn, slots = await run_turn(
                 tracker, customer_id, lambda turn: self.check_code(turn, slot_value)

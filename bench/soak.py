@@ -190,8 +190,8 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
         n,
         c,
         offset=3 * n,
-        # a turn in flight on the killed replica holds its conversation's Redis lock until the
-        # lock's lifetime (Rasa's default 60 s) runs out: the next message waits that long
+        # a turn in flight on the killed replica is replayed once its record's lease (20 s)
+        # and its conversation lock's (15 s) have lapsed; generous on a loaded machine
         reply_timeout=150,
         await_replays=True,  # a replica dies: its turns in flight are answered elsewhere
         fault=scenarios.broker_outage(
@@ -224,7 +224,7 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
         f"    shoppers who came back through the balancer after the kill: "
         f"{sum(1 for conv in result.conversations if conv.reconnects)}; turns cut off by the "
         f"kill and answered on the other replica without being asked again: {result.replayed}; "
-        f"turns that waited over 30 s (a dead replica's conversation lock): {len(slow)}"
+        f"turns that waited over 30 s (a dead replica's leases): {len(slow)}"
         + (f", longest {max(slow):.0f} s" if slow else ""),
         flush=True,
     )

@@ -321,7 +321,7 @@ async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event_and
                 offset=24,
                 fault=scenarios.broker_outage(stack, after=2.0, seconds=10, log=outage),
                 # a turn cut off by the kill is replayed on the other replica once the dead
-                # one's conversation lock (Rasa's 60 s) has lapsed
+                # one's leases (turn record 20 s, conversation lock 15 s) have lapsed
                 reply_timeout=150,
                 await_replays=True,
             ),
