@@ -168,7 +168,9 @@ class HeldSocketIOOutput(SecureSocketIOOutput):
 
         ``sid``: the socket that asked, connected to this replica. It gets each answer straight
         into its send queue here (so the channel can wait until the socket took it); the
-        conversation's other sockets, on any replica, through the client manager.
+        conversation's other sockets, on any replica, through the client manager - published
+        *first*: a shopper whose socket moves to another replica the moment it has the answer
+        joins the conversation there after that copy went by, instead of receiving it twice.
         """
         held, self.held = self.held, []
         for room, answer in held:
@@ -176,10 +178,10 @@ class HeldSocketIOOutput(SecureSocketIOOutput):
                 await super()._send_message(room, answer)
                 continue
             await self.sio.emit(
-                self.bot_message_evt, answer, room=sid, namespace=namespace, ignore_queue=True
+                self.bot_message_evt, answer, room=room, skip_sid=sid, namespace=namespace
             )
             await self.sio.emit(
-                self.bot_message_evt, answer, room=room, skip_sid=sid, namespace=namespace
+                self.bot_message_evt, answer, room=sid, namespace=namespace, ignore_queue=True
             )
 
 

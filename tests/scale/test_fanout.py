@@ -137,6 +137,39 @@ async def test_each_answer_reaches_the_asking_socket_once_and_its_other_tab_once
     assert await tab.pending_replies(replicas.b.channel.sio) == []
 
 
+async def test_a_shopper_who_moves_replica_right_after_an_answer_does_not_get_it_again(
+    replicas,
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The copy for the conversation's other sockets goes out before the asking socket's own.
+
+    Seen in the soak: a shopper took an answer, its socket moved to the other replica (the
+    balancer, a network change) and joined the conversation there while the answering replica,
+    busy, was still publishing that answer for the other tabs: the new socket got it a second
+    time and took it for the answer to its next line. Here replica A publishes slowly.
+    """
+    publish = replicas.a.channel.sio.manager._publish
+
+    async def slowly(data: object) -> None:
+        await asyncio.sleep(0.5)  # a replica whose event loop is busy
+        await publish(data)
+
+    monkeypatch.setattr(replicas.a.channel.sio.manager, "_publish", slowly)
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await replicas.client(replicas.a)
+    ticket = await shopper.request_session(None, token)
+    await shopper.say("where is my order", token)
+    assert (await shopper.reply())["text"] == "You said: where is my order"
+    await shopper.close()
+    moved = await replicas.client(replicas.b)
+    assert await moved.request_session(ticket, token) == ticket
+    await asyncio.sleep(1.0)  # the slow publication has surely arrived by now
+    assert await moved.pending_replies(replicas.b.channel.sio) == []
+    await moved.say("and my refund", token)
+    assert (await moved.reply())["text"] == "You said: and my refund"
+
+
 async def test_a_reply_for_one_conversation_reaches_no_other_socket(replicas) -> None:
     shopper = await _on_a_with_a_reply(replicas)
     bystander_a = await _on_a_with_a_reply(replicas)
