@@ -109,6 +109,7 @@ class RedactingPikaEventBroker(PikaEventBroker):
         self._outage_since: float | None = None
         self.relay: OutboxRelay | None = None
         self._connecting: asyncio.Task | None = None
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         super().__init__(host, username, password, *args, **kwargs)
 
     # ----------------------------------------------------------------- connection
@@ -156,6 +157,17 @@ class RedactingPikaEventBroker(PikaEventBroker):
                 log.debug("event broker: still no RabbitMQ (%s)", type(exc).__name__)
         if self.relay is not None:
             self.relay.wake()
+
+    async def _set_up_exchange(
+        self, channel: aio_pika.abc.AbstractRobustChannel
+    ) -> aio_pika.abc.AbstractRobustExchange:
+        # aio_pika's robust connection reopens after an outage only the channels it still
+        # knows, and it knows them through a *weak* set; Rasa keeps the exchange, not the
+        # channel. Once the garbage collector took the channel, the exchange kept a closed
+        # one and every publish failed until the process restarted (the soak saw 7,914
+        # events wait five minutes). Holding the channel keeps it reopened.
+        self._channel = channel
+        return await super()._set_up_exchange(channel)
 
     def is_ready(self) -> bool:
         return self._exchange is not None and super().is_ready()

@@ -62,6 +62,8 @@ MAX_BACKOFF_SECONDS = 5.0
 #: sent rows are kept this long (for inspection), then deleted
 KEEP_SENT_SECONDS = 300.0
 PURGE_EVERY_SECONDS = 60.0
+#: while publishing keeps failing, the operator hears it again this often (with the error)
+STILL_FAILING_EVERY_SECONDS = 60.0
 
 
 def create_table(engine: Engine) -> None:
@@ -210,6 +212,7 @@ class OutboxRelay:
         # one thread: the batch's connection is always used from the same thread
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartguard-outbox")
         self._failing_since: float | None = None
+        self._told_at = 0.0
         self._last_purge = 0.0
 
     def start(self) -> None:
@@ -244,13 +247,24 @@ class OutboxRelay:
                 delay = min(MAX_BACKOFF_SECONDS, max(self.poll_seconds, delay * 2))
 
     def _note_failure(self, exc: Exception) -> None:
+        now = time.monotonic()
         if self._failing_since is None:
-            self._failing_since = time.monotonic()
+            self._failing_since = self._told_at = now
             log.warning(
                 "event outbox: cannot publish right now (%s: %s); events stay in the outbox "
                 "table and are sent once RabbitMQ and the database answer",
                 type(exc).__name__,
                 str(exc)[:200],
+            )
+        elif now - self._told_at >= STILL_FAILING_EVERY_SECONDS:
+            # an outage that outlasts RabbitMQ's return is a defect, not an outage: say so
+            self._told_at = now
+            log.error(
+                "event outbox: still cannot publish after %.0f s (%s: %s); %s",
+                now - self._failing_since,
+                type(exc).__name__,
+                str(exc)[:200],
+                "events wait in the outbox table",
             )
 
     async def relay_once(self) -> int:
