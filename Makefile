@@ -95,16 +95,16 @@ validate: venv keys
 # -rs lists every skipped test with its reason; with CI=true a skipped browser or services test
 # fails the run (tests/conftest.py).
 # The light fault scenarios of two replicas behind HAProxy (tests/scale/test_replicas.py) run on
-# their own, and once more if they fail: under load they fail now and then on defects that are
-# known and open (issue #18, docs/benchmarks.md). A second failure fails the run; the first
-# one's report stays in the log above the retry.
+# their own, and once more if they fail (a retry kept from when they failed now and then under
+# load; the defects found behind those failures are fixed: README, Tests). A second failure
+# fails the run; the first one's report stays in the log above the retry.
 REPLICA_FAULTS := tests/scale/test_replicas.py
 pytest: venv train
 	@echo "==> pytest"
 	@$(ENV) $(BIN)/pytest -q -rs --ignore=$(REPLICA_FAULTS)
 	@echo "==> pytest: the fault scenarios of two replicas ($(REPLICA_FAULTS))"
 	@$(ENV) $(BIN)/pytest -q -rsxX $(REPLICA_FAULTS) || { \
-		echo "==> pytest: $(REPLICA_FAULTS) failed; running it once more (known flaky, issue #18)"; \
+		echo "==> pytest: $(REPLICA_FAULTS) failed; running it once more (see README, Tests)"; \
 		$(ENV) $(BIN)/pytest -q -rsxX $(REPLICA_FAULTS); }
 
 rasa-test: venv train

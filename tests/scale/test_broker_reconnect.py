@@ -6,7 +6,7 @@ events stayed in the outbox. aio_pika's robust connection reopens only the chann
 knows, and it keeps them in a *weak* set; Rasa's broker keeps the exchange but not the channel,
 so once the garbage collector had run after a reconnect the channel was gone, the exchange
 kept its closed one, and every publish failed at once with "channel closed" (logged once, as
-the outage began). Played here on a RabbitMQ node of the test's own: three outages in a row,
+the outage began). Played here on a RabbitMQ node of the test's own: two outages in a row,
 the garbage collector run in between, and the relay must deliver everything after each.
 """
 
@@ -29,7 +29,7 @@ from cartguard.stores.broker import RedactingPikaEventBroker
 pytestmark = [pytest.mark.services]
 
 QUEUE = "cartguard_reconnect_test"
-OUTAGES = 3
+OUTAGES = 2
 OUTAGE_SECONDS = 20
 
 
