@@ -560,6 +560,17 @@ class OwnRabbitMQ:
         self.process = None
 
 
+@contextlib.contextmanager
+def started(service: OwnPostgres | OwnRedis | OwnRabbitMQ) -> Iterator[Any]:
+    """One instance of our own for as long as the block runs (a test's fixture)."""
+    service.spawn()
+    try:
+        service.wait()
+        yield service
+    finally:
+        service.stop()
+
+
 class OwnServices:
     """PostgreSQL + Redis + RabbitMQ of our own, as a context manager.
 

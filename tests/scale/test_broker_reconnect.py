@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bench.services import OwnRabbitMQ, Services, drain_queue_with_ids
+from bench.services import OwnRabbitMQ, Services, drain_queue_with_ids, started
 from cartguard.stores import outbox
 from cartguard.stores.broker import RedactingPikaEventBroker
 
@@ -35,13 +35,8 @@ OUTAGE_SECONDS = 20
 
 @pytest.fixture(scope="module")
 def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRabbitMQ]:
-    own = OwnRabbitMQ(tmp_path_factory.mktemp("reconnect-rabbit"))
-    own.spawn()
-    try:
-        own.wait()
+    with started(OwnRabbitMQ(tmp_path_factory.mktemp("reconnect-rabbit"))) as own:
         yield own
-    finally:
-        own.stop()
 
 
 class Shoppers:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bench.services import OwnRedis
+from bench.services import OwnRedis, started
 from cartguard.channels import cluster
 from cartguard.channels.cluster import CHANNEL, RedisHolders
 from cartguard.channels.webchat import SecureSocketIOInput
@@ -33,13 +33,8 @@ pytestmark = [pytest.mark.services]
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    own = OwnRedis(tmp_path_factory.mktemp("fanout-redis"))
-    own.spawn()
-    try:
-        own.wait()
+    with started(OwnRedis(tmp_path_factory.mktemp("fanout-redis"))) as own:
         yield own.url + "/0"
-    finally:
-        own.stop()
 
 
 @dataclass

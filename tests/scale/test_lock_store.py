@@ -21,7 +21,7 @@ import pytest
 from rasa.core.lock_store import LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from bench.services import OwnRedis
+from bench.services import OwnRedis, started
 from cartguard.stores.lock_store import AtomicRedisLockStore
 
 pytestmark = [pytest.mark.services]
@@ -29,13 +29,8 @@ pytestmark = [pytest.mark.services]
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    own = OwnRedis(tmp_path_factory.mktemp("lock-redis"))
-    own.spawn()
-    try:
-        own.wait()
+    with started(OwnRedis(tmp_path_factory.mktemp("lock-redis"))) as own:
         yield own.port
-    finally:
-        own.stop()
 
 
 def replica_store(port: int, **extra: object) -> AtomicRedisLockStore:
