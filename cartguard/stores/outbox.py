@@ -257,14 +257,15 @@ class OutboxRelay:
                 str(exc)[:200],
             )
         elif now - self._told_at >= STILL_FAILING_EVERY_SECONDS:
-            # an outage that outlasts RabbitMQ's return is a defect, not an outage: say so
+            # one line at the start is not enough: a relay stuck after RabbitMQ came back
+            # (the soak's lost channel) logged nothing more for five minutes
             self._told_at = now
             log.error(
-                "event outbox: still cannot publish after %.0f s (%s: %s); %s",
+                "event outbox: still cannot publish after %.0f s (%s: %s); events wait in "
+                "the outbox table",
                 now - self._failing_since,
                 type(exc).__name__,
                 str(exc)[:200],
-                "events wait in the outbox table",
             )
 
     async def relay_once(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,3 +304,18 @@ def test_tracker_store_settings_are_checked(sqlite_url) -> None:
         tracker_store.RedactingSQLTrackerStore(
             domain=DOMAIN, host=sqlite_url, sensitive_slots=[], query_timeout_seconds="soon"
         )
+
+
+def test_a_relay_that_goes_on_failing_tells_the_operator_again_with_the_error(
+    sqlite_url, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One warning at the start of a failure is not enough: the soak's relay, stuck after
+    RabbitMQ came back, logged nothing more for five minutes."""
+    monkeypatch.setattr(outbox, "STILL_FAILING_EVERY_SECONDS", 0.0)
+    relay = OutboxRelay(sa.create_engine(sqlite_url), publish=None)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="cartguard.stores.outbox"):
+        relay._note_failure(ConnectionResetError("reset by peer"))
+        relay._note_failure(RuntimeError("channel closed"))
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "still cannot publish" in errors[0], errors
+    assert "RuntimeError: channel closed" in errors[0]
