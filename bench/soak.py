@@ -83,10 +83,19 @@ def describe(name: str, result: driver.LoadResult, problems: dict, window=None) 
     for sender, found in list(problems.items())[:5]:
         print(f"      !! {sender[:8]}: {found}")
         played = heard.get(sender)
-        if played is not None:  # what the shopper took as each line's answer
-            for line, answers in zip(played.texts, played.heard, strict=False):
-                print(f"         {line[:30]!r} -> {answers} (replicas {played.replicas})")
+        if played is not None:
+            explain(played)
     return row
+
+
+def explain(conv: driver.Conversation) -> None:
+    """What the shopper took as each line's answer, and where it was served (diagnostics)."""
+    print(
+        f"         replicas {conv.replicas}, reconnects {conv.reconnects}, error {conv.error}\n"
+        f"         lines {[line[:20] for line in conv.texts]}"
+    )
+    for answers in conv.heard:  # a line cut off and said again has two entries
+        print(f"         heard {answers}")
 
 
 async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: ANN001 - Stack
@@ -208,14 +217,8 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
     failed = [conv for conv in result.conversations if conv.error]
     row = describe("broker outage + SIGKILL", result, {}, window)
     for conv in [c for c in result.conversations if c.replies_lost][:10]:
-        # where each lost reply was: the line, what the shopper heard, which replica served it
-        print(
-            f"      !! {str(conv.conversation_id)[:8]}: lost {conv.replies_lost}, reconnects "
-            f"{conv.reconnects}, replicas {conv.replicas}, error {conv.error}"
-        )
-        print(f"         lines {[line[:20] for line in conv.texts]}")
-        for answers in conv.heard:  # a line cut off and said again has two entries
-            print(f"         heard {answers}")
+        print(f"      !! {str(conv.conversation_id)[:8]}: lost {conv.replies_lost}")
+        explain(conv)
     slow = [x for x in result.latencies if x > 30]
     row["turns_waiting_over_30_s"] = len(slow)
     row["reconnects"] = sum(conv.reconnects for conv in result.conversations)

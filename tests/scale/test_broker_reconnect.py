@@ -47,7 +47,6 @@ class Shoppers:
         self.written = 0
         self.talking = asyncio.Event()
         self.talking.set()
-        self.task: asyncio.Task | None = None
 
     async def run(self) -> None:
         while True:

@@ -22,7 +22,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bench.services import OwnPostgres, create_database
+from bench.services import OwnPostgres, create_database, started
 from bench.services import Services as ServiceAddresses
 from cartguard.stores import outbox, tracker_store
 from cartguard.stores.broker import RedactingPikaEventBroker
@@ -214,13 +214,9 @@ async def test_an_outage_mid_batch_publishes_the_rest_later_without_repeating(
 def pg_url() -> Iterator[str]:
     own = OwnPostgres()
     own.init()
-    own.spawn()
-    try:
-        own.wait()
+    with started(own):
         create_database("outbox_test", ServiceAddresses(pg_url=own.url))
         yield f"{own.url}/outbox_test"
-    finally:
-        own.stop()
 
 
 @pytest.mark.services
