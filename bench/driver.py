@@ -203,6 +203,9 @@ class Shopper:
         self.replies: asyncio.Queue = asyncio.Queue()
         self.confirms: asyncio.Queue = asyncio.Queue()
         self.session_id: str | None = None
+        #: ids of messages the channel said it wrote down (kept across reconnects)
+        self.receipted: set[str] = set()
+        self.last_sent: dict[str, Any] | None = None  # the last message, as sent
 
     async def connect(self, url: str, replica: int | None = None) -> None:
         """Connect to ``url``; behind the balancer, ``replica`` picks one by its sticky cookie
@@ -227,6 +230,7 @@ class Shopper:
         self.sio.on("bot_uttered", replies.put_nowait)
         self.sio.on("session_confirm", self.confirms.put_nowait)
         self.sio.on("disconnect", lambda: replies.put_nowait(_GONE))
+        self.sio.on("message_received", lambda data: self.receipted.add(data.get("message_id")))
         try:
             await self.sio.connect(
                 url, transports=["polling"], socketio_path="/socket.io", wait_timeout=20
@@ -300,10 +304,14 @@ class Shopper:
         """Send one message; wait for ``replies`` answers; (seconds, reply texts)."""
         assert self.sio is not None
         started = time.perf_counter()
-        await self.sio.emit(
-            "user_uttered",
-            {"message": text, "customData": {"auth_token": token}, "session_id": self.session_id},
-        )
+        # named like the page's delivery script names it (cartguard/webapp/static/delivery.js)
+        self.last_sent = {
+            "message": text,
+            "customData": {"auth_token": token},
+            "session_id": self.session_id,
+            "message_id": uuid.uuid4().hex,
+        }
+        await self.sio.emit("user_uttered", self.last_sent)
         got: list[str] = []
         refusals = _channel_refusals()
         for _ in range(replies):
@@ -321,6 +329,16 @@ class Shopper:
                 self.degraded += 1
                 break
         return time.perf_counter() - started, got
+
+    async def send_again(self) -> bool:
+        """What the page does once back in its session: send the last message again if the
+        channel never said it wrote it down (same id, ``resent``). True when it was sent."""
+        assert self.sio is not None
+        last = self.last_sent
+        if last is None or last["message_id"] in self.receipted or self.stock:
+            return False
+        await self.sio.emit("user_uttered", {**last, "resent": True})
+        return True
 
     async def collect(self, replies: int, timeout: float) -> list[str]:
         """Up to ``replies`` answers that arrive within ``timeout`` s without being asked.
@@ -375,6 +393,7 @@ class Conversation:
     refusal_replicas: list[int] = field(default_factory=list)  # where each came from
     reconnects: int = 0  # the socket's replica went away; the shopper came back elsewhere
     replayed: int = 0  # turns cut off by a dead replica, answered after the shopper came back
+    resent: int = 0  # of those: messages without a receipt, sent again by the client
     #: per turn: the replies taken as its answer, and how the socket was reached (diagnostics
     #: for a damaged conversation: which answer stood in for which line)
     heard: list[list[str]] = field(default_factory=list)
@@ -412,6 +431,10 @@ class LoadResult:
     @property
     def replayed(self) -> int:
         return sum(c.replayed for c in self.conversations)
+
+    @property
+    def resent(self) -> int:
+        return sum(c.resent for c in self.conversations)
 
     def summary(self) -> dict[str, float]:
         lat = sorted(self.latencies)
@@ -549,6 +572,8 @@ async def converse(
                     # the shopper says it again (and those replies count as lost).
                     conversation.reconnects += 1
                     await resume()
+                    if await_replays and await shopper.send_again():
+                        conversation.resent += 1
                     if not await_replays:  # no replica died: the shopper says it again
                         conversation.replies_lost += missing.expected - len(missing.got)
                         continue

@@ -223,10 +223,12 @@ async def soak(stack, args: argparse.Namespace) -> tuple[bool, dict]:  # noqa: A
     row["turns_waiting_over_30_s"] = len(slow)
     row["reconnects"] = sum(conv.reconnects for conv in result.conversations)
     row["turns_replayed_after_the_kill"] = result.replayed
+    row["messages_sent_again_without_receipt"] = result.resent
     print(
         f"    shoppers who came back through the balancer after the kill: "
         f"{sum(1 for conv in result.conversations if conv.reconnects)}; turns cut off by the "
-        f"kill and answered on the other replica without being asked again: {result.replayed}; "
+        f"kill and answered on the other replica without being asked again: {result.replayed} "
+        f"(of their messages, sent again by the client for want of a receipt: {result.resent}); "
         f"turns that waited over 30 s (a dead replica's leases): {len(slow)}"
         + (f", longest {max(slow):.0f} s" if slow else ""),
         flush=True,

@@ -34,7 +34,22 @@ const imports = (bundle.match(GOOGLE_FONTS_IMPORT) || []).length;
 const fonts = (bundle.match(INTER) || []).length;
 const local = bundle.replace(GOOGLE_FONTS_IMPORT, "").replace(INTER, `font-family:${SYSTEM_FONTS}`);
 
-const left = local.match(OUTSIDE_STYLE);
+// Every emit of the widget goes through one method of its socket wrapper; it hands them to
+// cartguard/webapp/static/delivery.js, which names each message and sends again what the
+// channel has not acknowledged (see that file). Exactly one such method, or the build fails.
+const EMIT = 'key:"emit",value:function(e,t){this.socket&&this.socket.emit(e,t)}';
+const DELIVERED_EMIT =
+  'key:"emit",value:function(e,t){this.socket&&(window.CartguardDelivery?' +
+  "window.CartguardDelivery.emit(this.socket,e,t):this.socket.emit(e,t))}";
+const emits = local.split(EMIT).length - 1;
+if (emits !== 1) {
+  console.error(`expected the widget's socket emit method once, found it ${emits} times; ` +
+    "update web/build.mjs for this rasa-webchat version");
+  process.exit(1);
+}
+const delivered = local.replace(EMIT, DELIVERED_EMIT);
+
+const left = delivered.match(OUTSIDE_STYLE);
 if (left) {
   console.error(`the widget bundle still loads an outside stylesheet or font (${left[0]}); ` +
     "update web/build.mjs for this rasa-webchat version");
@@ -42,8 +57,9 @@ if (left) {
 }
 
 mkdirSync(dirname(target), { recursive: true });
-writeFileSync(target, local);
+writeFileSync(target, delivered);
 console.log(
   `webchat bundle written to ${target} (${statSync(target).size} bytes; ` +
-  `${imports} Google Fonts imports removed, ${fonts} Inter fonts set to the system stack)`
+  `${imports} Google Fonts imports removed, ${fonts} Inter fonts set to the system stack, ` +
+  "emits handed to delivery.js)"
 );

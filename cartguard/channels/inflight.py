@@ -17,6 +17,15 @@ with the login token it proved itself with (every check again), under the same m
 A turn whose message id is already in the tracker (the replica died after saving, before
 crossing out) is not run again; its stored answers are sent once more.
 
+What the record cannot cover is a message the dying replica never wrote down (still in the
+network, a socket buffer, or waiting for its turn to be written). For that the channel sends
+a *receipt* (``message_received`` with the client's ``message_id``) once the message is
+written down, and the widget (``cartguard/webapp/static/delivery.js``) sends every message
+it holds no receipt for again, with the same id and ``resent: true``, once its socket is
+confirmed into the session again. A copy of a turn that is written down (answered or
+awaiting replay) or already in the tracker gets its receipt and nothing else: the turn id is
+derived from the client's id (:func:`turn_id_for`), so every copy names the same turn.
+
 Not covered, on purpose: a replica whose event loop stalls for longer than the lease while
 its turn still runs would see that turn replayed behind its own (Rasa's conversation lock
 orders them); a shopper who retyped the message before the replay gets both answered; a
@@ -35,6 +44,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -98,6 +108,27 @@ def sender_digest(token: object) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
+#: what a client may name its message with (the widget's resend, see ``turn_id_for``)
+_CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def client_message_id(data: object) -> str | None:
+    """The id a client gave its message (``message_id``), or None when it gave none or a bad one."""
+    value = data.get("message_id") if isinstance(data, dict) else None
+    if isinstance(value, str) and _CLIENT_MESSAGE_ID.fullmatch(value):
+        return value
+    return None
+
+
+def turn_id_for(conversation_id: str, client_id: str) -> str:
+    """The turn id of a client's message: the same for every copy the client sends of it.
+
+    Derived rather than taken as is, so that a client naming its message like another
+    conversation's turn names nothing but a turn of its own conversation.
+    """
+    return hashlib.sha256(f"{conversation_id}:{client_id}".encode()).hexdigest()[:32]
+
+
 def seal_turn(
     conversation_id: str, text: str, sender: str = "", turn_id: str | None = None
 ) -> Turn:
@@ -128,6 +159,8 @@ class Turns(Protocol):
 
     async def orphans(self, conversation_id: str) -> list[Turn]: ...
 
+    async def known(self, conversation_id: str, turn_id: str) -> bool: ...
+
 
 class NoTurns:
     """One process: if it dies, nobody is left to replay; nothing is written down."""
@@ -142,6 +175,9 @@ class NoTurns:
 
     async def orphans(self, conversation_id: str) -> list[Turn]:
         return []
+
+    async def known(self, conversation_id: str, turn_id: str) -> bool:
+        return False
 
 
 # Claim every turn of one conversation whose lease has lapsed, atomically: of two replicas
@@ -223,6 +259,14 @@ class RedisTurns:
                 await pipe.execute()
         except Exception as exc:
             self._unavailable(exc)
+
+    async def known(self, conversation_id: str, turn_id: str) -> bool:
+        """Whether the turn is written down: being answered, or waiting to be replayed."""
+        try:
+            return bool(await self._redis.hexists(self._hash(conversation_id), turn_id))
+        except Exception as exc:
+            self._unavailable(exc)
+            return False
 
     async def orphans(self, conversation_id: str) -> list[Turn]:
         """The conversation's turns whose replica died, claimed by this caller, oldest first.

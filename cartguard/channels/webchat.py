@@ -63,9 +63,11 @@ from cartguard.channels.inflight import (
     Turn,
     Turns,
     build_turns,
+    client_message_id,
     open_turn,
     seal_turn,
     sender_digest,
+    turn_id_for,
 )
 from cartguard.channels.sessions import Ticket, issue_ticket, verify_ticket
 from cartguard.control_chars import strip_control_chars
@@ -96,6 +98,8 @@ _EDGE_TIMEOUT_SECONDS = 15.0
 #: how long a turn stays written down after its answers were sent, until the shopper's socket
 #: has taken them from this replica's send queue (see ``_taken``)
 _PICKUP_SECONDS = 10.0
+#: the event telling the widget a message of its is written down (it stops holding a copy)
+RECEIPT_EVT = "message_received"
 
 
 class SecureSocketIOOutput(SocketIOOutput):
@@ -485,7 +489,7 @@ class SecureSocketIOInput(SocketIOInput):
             if same_sender and turn.sender != sender_digest(token):
                 logger.warning("webchat: a first message in flight from another sender dropped")
                 continue
-            answers = await self._stored_answers(turn)
+            answers = await self._stored_answers(turn.conversation_id, turn.turn_id)
             if answers is not None:  # its replica died after storing the turn: no second turn,
                 output = SecureSocketIOOutput(self.sio, self.bot_message_evt)
                 for answer in answers:  # but the answers it may not have delivered
@@ -499,7 +503,9 @@ class SecureSocketIOInput(SocketIOInput):
             data = {"message": text, self.metadata_key or "metadata": custom}
             await self._user_message(sid, sock, data, self._on_new_message, turn.turn_id)
 
-    async def _stored_answers(self, turn: Turn) -> list[dict[str, Any]] | None:
+    async def _stored_answers(
+        self, conversation_id: str, turn_id: str
+    ) -> list[dict[str, Any]] | None:
         """The bot messages stored after the turn, or None when the turn is not stored.
 
         A replica killed after saving its tracker has sent its answers, but they may have
@@ -509,10 +515,10 @@ class SecureSocketIOInput(SocketIOInput):
         store = getattr(agent, "tracker_store", None)
         if store is None:  # no agent loaded yet: Rasa answers "not ready" anyway
             return None
-        tracker = await store.retrieve(turn.conversation_id)
+        tracker = await store.retrieve(conversation_id)
         events = list(tracker.events) if tracker is not None else []
         for at, event in enumerate(events):
-            if isinstance(event, UserUttered) and event.message_id == turn.turn_id:
+            if isinstance(event, UserUttered) and event.message_id == turn_id:
                 answers = []
                 for later in events[at + 1 :]:
                     if isinstance(later, UserUttered):
@@ -584,13 +590,28 @@ class SecureSocketIOInput(SocketIOInput):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         turn_id: str | None = None,
     ) -> None:
-        """One message, written down while it is in flight (``turn_id``: a replayed one)."""
+        """One message, written down while it is in flight (``turn_id``: a replayed one).
+
+        A message the widget named (``message_id``) gets a receipt once written down; a copy
+        it sent again for want of one is not answered twice (see :mod:`.inflight`).
+        """
+        client_id = client_message_id(data) if turn_id is None else None
+        if client_id is not None and sock.ticket is not None:
+            turn_id = turn_id_for(sock.ticket.conversation_id, client_id)
+            if data.get("resent") is True and await self._handled_before(
+                sock.ticket.conversation_id, turn_id
+            ):
+                logger.info("webchat: a message sent again had already arrived; receipt only")
+                await self._receipt(sid, client_id)
+                return
         try:
             turn = await self._write_down(sock, data, turn_id)
         except Exception:  # the vault cannot seal: nothing goes on in clear
             logger.exception("webchat: could not seal a message in flight")
             await self._say(sid, replies.UNAVAILABLE)
             return
+        if client_id is not None and sock.ticket is not None:
+            await self._receipt(sid, client_id)
         try:
             await self._accept(sid, sock, data, on_new_message, turn.turn_id if turn else turn_id)
             if turn is not None:
@@ -598,6 +619,31 @@ class SecureSocketIOInput(SocketIOInput):
         finally:
             if turn is not None:
                 await self.turns.end(turn)
+
+    async def _handled_before(self, conversation_id: str, turn_id: str) -> bool:
+        """Whether a turn is written down (answered or awaiting replay) or already stored."""
+        if await self.turns.known(conversation_id, turn_id):
+            return True
+        try:
+            return await self._stored_answers(conversation_id, turn_id) is not None
+        except Exception:  # the tracker store did not answer: the turn itself will say so
+            logger.warning("webchat: could not look up a message sent again", exc_info=True)
+            return False
+
+    async def _receipt(self, sid: str, client_id: str) -> None:
+        """Tell the asking socket its message is written down (ahead of the turn's answers).
+
+        Straight into this process's queue for the socket, as the answers are: a receipt
+        through Redis could arrive after them.
+        """
+        assert self.sio is not None
+        await self.sio.emit(
+            RECEIPT_EVT,
+            {"message_id": client_id},
+            room=sid,
+            namespace=self.namespace or "/",
+            ignore_queue=True,
+        )
 
     async def _taken(self, sid: str) -> None:
         """Wait (at most ``_PICKUP_SECONDS``) until the socket took what was queued for it.

@@ -159,3 +159,52 @@ def test_markup_and_script_sent_through_the_widget_execute_nothing(chromium, sta
     # the strings are shown as the plain text the shopper typed
     assert "<script>window.__xss = 1</script>" in conversation_text(page)
     context.close()
+
+
+def _drop_once_then_cut(page, marker: str) -> dict[str, int]:
+    """The network loses the socket.io frame carrying ``marker`` and the connection with it
+    (what a replica killed with the message in its socket buffer does to the widget)."""
+    seen = {"dropped": 0, "frames": 0}
+
+    def handler(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message) -> None:
+            seen["frames"] += 1
+            if not seen["dropped"] and isinstance(message, str) and marker in message:
+                seen["dropped"] += 1
+                ws.close()
+                server.close()
+                return
+            server.send(message)
+
+        ws.on_message(to_server)
+        server.on_message(lambda message: ws.send(message))
+
+    page.route_web_socket(re.compile(r".*/socket\.io/.*"), handler)
+    return seen
+
+
+def test_a_message_the_network_lost_is_sent_again_and_answered_once(chromium, stack):
+    """The widget keeps what the channel has not acknowledged and sends it again once it is
+    back in its session: the shopper gets the answer, once. (Mutation tried: the page without
+    delivery.js, as before - the message is lost and no answer comes.)"""
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    seen = _drop_once_then_cut(page, "where is my order")
+    email, password = stack.logins[2]
+    log_in(page, stack.web_url, email, password)
+    open_chat(page)
+    say(page, "yes")
+    wait_for_bot(page, "transcript will be kept")
+    say(page, "where is my order?")
+    wait_for_bot(page, "Your latest orders", 45000)
+    assert seen["dropped"] == 1, f"the test never cut the connection ({seen['frames']} frames)"
+    page.wait_for_timeout(3000)  # a second answer would arrive by now
+    assert conversation_text(page).count("Your latest orders") == 1
+    assert page.evaluate("window.CartguardDelivery.held()") == 0
+    assert problems == [], problems
+    context.close()

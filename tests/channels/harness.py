@@ -134,8 +134,10 @@ class ChatClient:
         self.confirms: asyncio.Queue = asyncio.Queue()
         self.replies: asyncio.Queue = asyncio.Queue()
         self.barriers: asyncio.Queue = asyncio.Queue()
+        self.receipts: list[str] = []  # message ids the channel said it wrote down, in order
         self.session_id: str | None = None
         self.sio.on("session_confirm", self._on_confirm)
+        self.sio.on("message_received", lambda data: self.receipts.append(data["message_id"]))
         self.sio.on("bot_uttered", self.replies.put_nowait)
         self.sio.on("barrier", self.barriers.put_nowait)
 
@@ -172,14 +174,23 @@ class ChatClient:
         *,
         extra: dict[str, Any] | None = None,
         session_id: str | None = None,
+        message_id: str | None = None,
+        resent: bool = False,
     ) -> None:
+        """Send a message; ``message_id``/``resent`` as the page's delivery script names a copy."""
         custom = dict(extra or {})
         if token:
             custom["auth_token"] = token
-        await self.sio.emit(
-            "user_uttered",
-            {"message": text, "customData": custom, "session_id": session_id or self.session_id},
-        )
+        data: dict[str, Any] = {
+            "message": text,
+            "customData": custom,
+            "session_id": session_id or self.session_id,
+        }
+        if message_id is not None:
+            data["message_id"] = message_id
+        if resent:
+            data["resent"] = True
+        await self.sio.emit("user_uttered", data)
 
     async def reply(self) -> dict:
         return await asyncio.wait_for(self.replies.get(), TIMEOUT)

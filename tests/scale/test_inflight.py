@@ -305,3 +305,139 @@ async def test_a_message_the_vault_cannot_seal_is_refused_not_recorded_in_clear(
     await shopper.say("my card is 4111 1111 1111 1111")
     assert (await shopper.reply())["text"] == replies.UNAVAILABLE
     assert replicas.a.agent.messages == []
+
+
+# --- receipts: what the widget sends again, and what a copy must not do twice ---------------
+
+
+async def _retrieve_from(stored: list[Any]) -> Callable[[str], Awaitable[Any]]:
+    async def retrieve(_conversation_id: str) -> Any:
+        return SimpleNamespace(events=list(stored))
+
+    return retrieve
+
+
+async def test_a_named_message_gets_its_receipt_ahead_of_its_answer(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+) -> None:
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    receipts_at_answer: list[list[str]] = []
+    shopper.sio.on(
+        "bot_uttered",
+        lambda data: (
+            receipts_at_answer.append(list(shopper.receipts)),
+            shopper.replies.put_nowait(data),
+        ),
+    )
+    await shopper.say("where is my parcel?", token, message_id="msg-0001-parcel")
+    assert (await shopper.reply())["text"] == "You said: where is my parcel?"
+    assert receipts_at_answer == [["msg-0001-parcel"]]  # the receipt came first
+    await shopper.say("no id here", token)  # an unnamed message: answered, no receipt
+    assert (await shopper.reply())["text"] == "You said: no id here"
+    assert shopper.receipts == ["msg-0001-parcel"]
+
+
+async def test_a_message_its_replica_never_wrote_down_is_answered_when_sent_again(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Replica A dies with the message in hand before writing it down: no record, no receipt,
+    so nothing replays it; the widget's copy, sent again on B, is the shopper's answer."""
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    taken, released = asyncio.Event(), asyncio.Event()
+
+    async def dies_before_writing(_turn: Any) -> None:
+        taken.set()
+        await released.wait()
+
+    monkeypatch.setattr(replicas.a.channel.turns, "begin", dies_before_writing)
+    try:
+        await shopper.say("where is my parcel?", token, message_id="msg-0002-parcel")
+        await asyncio.wait_for(taken.wait(), 10)
+        assert shopper.receipts == []  # the widget keeps its copy
+        ticket = shopper.session_id
+        await shopper.close()
+
+        back = await replicas.client(replicas.b)
+        assert await back.request_session(ticket, token) == ticket
+        await back.say("where is my parcel?", token, message_id="msg-0002-parcel", resent=True)
+        assert (await back.reply())["text"] == "You said: where is my parcel?"
+        assert back.receipts == ["msg-0002-parcel"]
+        assert [m.text for m in replicas.b.agent.messages] == ["where is my parcel?"]
+    finally:
+        released.set()
+
+
+async def test_a_copy_of_a_message_already_stored_is_not_answered_again(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A answered and stored the turn, but its receipt never reached the widget (the socket
+    dropped): the copy the widget sends on B gets a receipt, not a second turn."""
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    await shopper.say("cancel it", token, message_id="msg-0003-cancel")
+    assert (await shopper.reply())["text"] == "You said: cancel it"
+    answered = replicas.a.agent.messages[-1]
+    stored = [UserUttered(answered.text, message_id=answered.message_id), BotUttered("You said")]
+    monkeypatch.setattr(
+        replicas.b.agent,
+        "tracker_store",
+        SimpleNamespace(retrieve=await _retrieve_from(stored)),
+        raising=False,
+    )
+    ticket = shopper.session_id
+    await shopper.close()
+
+    back = await replicas.client(replicas.b)
+    assert await back.request_session(ticket, token) == ticket
+    await back.say("cancel it", token, message_id="msg-0003-cancel", resent=True)
+    await back.say("thanks", token, message_id="msg-0004-thanks")
+    assert (await back.reply())["text"] == "You said: thanks"  # and nothing before it
+    assert back.receipts == ["msg-0003-cancel", "msg-0004-thanks"]
+    assert [m.text for m in replicas.b.agent.messages] == ["thanks"]
+
+
+async def test_a_copy_of_a_message_its_live_replica_is_answering_is_not_answered_twice(
+    replicas,  # noqa: F811
+    channel_db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The socket moved to B while A (alive) still answers: the copy finds the turn written
+    down and leaves it to A, whose answer reaches the socket on B through the room."""
+    token = issue_login_token(channel_db[0], 600)
+    shopper = await _on_a_with_a_reply(replicas, token)
+    slow = _Dies()
+    monkeypatch.setattr(replicas.a.agent, "handle_message", slow.handle_message)
+    try:
+        await shopper.say("where is my parcel?", token, message_id="msg-0005-parcel")
+        await asyncio.wait_for(slow.started.wait(), 10)
+        ticket = shopper.session_id
+        await shopper.close()  # the receipt went with the socket, unread
+
+        back = await replicas.client(replicas.b)
+        assert await back.request_session(ticket, token) == ticket
+        await back.say("where is my parcel?", token, message_id="msg-0005-parcel", resent=True)
+        for _ in range(100):
+            if back.receipts:
+                break
+            await asyncio.sleep(0.05)
+        assert back.receipts == ["msg-0005-parcel"]
+        assert replicas.b.agent.messages == []
+        assert await back.pending_replies(replicas.b.channel.sio) == []
+    finally:
+        slow.released.set()
+
+
+def test_a_copy_names_the_same_turn_only_within_its_own_conversation() -> None:
+    assert inflight.turn_id_for("conv-1", "msg-0006-x") == inflight.turn_id_for(
+        "conv-1", "msg-0006-x"
+    )
+    assert inflight.turn_id_for("conv-1", "msg-0006-x") != inflight.turn_id_for(
+        "conv-2", "msg-0006-x"
+    )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from faker import Faker
+from hypothesis import given
+from hypothesis import strategies as st
 from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
@@ -21,6 +23,7 @@ from bench.checks import problems_in
 from bench.driver import shopper_address
 from bench.launcher import Stack, StackConfig, _unquote_env
 from bench.services import Services
+from cartguard.channels.inflight import client_message_id
 from cartguard.stores import resilient
 from cartguard.stores.resilient import ResilientRedactingSQLTrackerStore, TrackerDatabaseUnavailable
 from cartguard.stores.tracker_store import RedactingSQLTrackerStore, TrackerDatabaseSilent
@@ -419,3 +422,27 @@ def test_each_simulated_shopper_gets_its_own_loopback_address() -> None:
     assert len(set(addresses)) == len(addresses)
     assert addresses[0] == "127.0.0.2"
     assert all(a.startswith("127.") and not a.endswith(".0.0.1") for a in addresses)
+
+
+# --- the widget's message ids (cartguard.channels.inflight.client_message_id) ---------------
+
+_ID_ALPHABET = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+@given(st.text(_ID_ALPHABET, min_size=8, max_size=64))
+def test_a_well_formed_message_id_is_taken_as_given(value: str) -> None:
+    assert client_message_id({"message_id": value}) == value
+
+
+@given(
+    st.one_of(
+        st.text(_ID_ALPHABET, max_size=7),  # too short
+        st.text(_ID_ALPHABET, min_size=65, max_size=400),  # too long (a flood)
+        st.text(min_size=8, max_size=64).filter(lambda v: not re.fullmatch(r"[\w-]+", v, re.A)),
+        st.integers(),
+        st.none(),
+        st.lists(st.text(_ID_ALPHABET, min_size=8, max_size=8), max_size=2),
+    )
+)
+def test_a_malformed_message_id_is_ignored(value: object) -> None:
+    assert client_message_id({"message_id": value}) is None
