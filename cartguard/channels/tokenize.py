@@ -43,7 +43,28 @@ def protect_incoming(
     expect: Iterable[str] = (),
 ) -> EdgeResult:
     """Replace personal data in an incoming message before Rasa (and its logs) see it."""
-    spans = detect(text, expect)
+    spans = detect_incoming(text, expect)
+    return redact_incoming(text, spans, customer_id=customer_id, conversation_id=conversation_id)
+
+
+def detect_incoming(text: str, expect: Iterable[str] = ()) -> list[Span]:
+    """What :func:`protect_incoming` would replace (CPU only: no database)."""
+    return list(detect(text, expect))
+
+
+def needs_vault(spans: Iterable[Span]) -> bool:
+    """Whether replacing ``spans`` writes vault tokens (a shop database transaction each)."""
+    return any(policy.policy_for(s.label).operator is policy.Operator.TOKEN for s in spans)
+
+
+def redact_incoming(
+    text: str,
+    spans: list[Span],
+    *,
+    customer_id: int | None = None,
+    conversation_id: str | None = None,
+) -> EdgeResult:
+    """Replace the detected ``spans`` (vault tokens where the policy says so)."""
     if not spans:
         return EdgeResult(text, frozenset(), False, False)
 

@@ -327,7 +327,7 @@ async def test_edge_failure_fails_closed(webchat, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("detector crashed")
 
-    monkeypatch.setattr(pii_edge, "protect_incoming", broken)
+    monkeypatch.setattr(pii_edge, "detect_incoming", broken)
     client = await webchat.client()
     await client.request_session()
     await client.say(f"card {CARD}")

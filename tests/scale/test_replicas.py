@@ -346,8 +346,8 @@ async def test_a_replica_killed_during_a_broker_outage_loses_no_stored_event_and
         await asyncio.sleep(0.5)
     assert texts == [script[0]]  # once, not twice
     # the balancer's shoppers: none failed, and replies went missing only for shoppers the
-    # kill cut off. Not 0: answers of a turn that ended just before the kill can still wait in
-    # the dead replica's send queue for the socket's next poll (see docs/scaling.md)
+    # kill cut off. Not asserted 0 here: a poll the dead replica had taken but not yet written
+    # to the network is still lost (docs/scaling.md); the soak counts every loss
     assert result.errors == []
     lost_elsewhere = [
         c.conversation_id for c in result.conversations if c.replies_lost and not c.reconnects
