@@ -77,8 +77,9 @@ def describe(name: str, result: driver.LoadResult, problems: dict, window=None) 
         f"{len(result.errors)}, damaged conversations {len(problems)}",
         flush=True,
     )
-    for error in result.errors[:5]:
-        print(f"      !! {error}")
+    for failed in [c for c in result.conversations if c.error][:5]:
+        print(f"      !! {str(failed.conversation_id)[:8]}: {failed.error}")
+        explain(failed)
     heard = {c.conversation_id: c for c in result.conversations}
     for sender, found in list(problems.items())[:5]:
         print(f"      !! {sender[:8]}: {found}")

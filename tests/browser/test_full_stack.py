@@ -50,6 +50,15 @@ def wait_for_bot(page, pattern: str, timeout_ms: int = 30000) -> str:
     return locator.inner_text()
 
 
+def chat_signed_in(page, stack, customer: int) -> None:
+    """Sign in as a demo customer, open the widget and accept the transcript notice."""
+    email, password = stack.logins[customer]
+    log_in(page, stack.web_url, email, password)
+    open_chat(page)
+    say(page, "yes")
+    wait_for_bot(page, "transcript will be kept")
+
+
 def conversation_text(page) -> str:
     return page.locator(".rw-conversation-container").inner_text()
 
@@ -59,11 +68,7 @@ def test_a_shopper_tracks_an_order_sees_a_balance_and_gets_an_invoice(
 ):
     context = chromium.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
-    email, password = stack.logins[1]
-    log_in(page, stack.web_url, email, password)
-    open_chat(page)
-    say(page, "yes")
-    wait_for_bot(page, "transcript will be kept")
+    chat_signed_in(page, stack, 1)
 
     say(page, "where is my order?")
     orders = wait_for_bot(page, "Your latest orders")
@@ -195,11 +200,7 @@ def test_a_message_the_network_lost_is_sent_again_and_answered_once(chromium, st
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     seen = _drop_once_then_cut(page, "where is my order")
-    email, password = stack.logins[2]
-    log_in(page, stack.web_url, email, password)
-    open_chat(page)
-    say(page, "yes")
-    wait_for_bot(page, "transcript will be kept")
+    chat_signed_in(page, stack, 2)
     say(page, "where is my order?")
     wait_for_bot(page, "Your latest orders", 45000)
     assert seen["dropped"] == 1, f"the test never cut the connection ({seen['frames']} frames)"
