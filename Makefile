@@ -132,7 +132,7 @@ bench-cli: venv keys ## how long operator commands take to answer
 bench-training: venv ## full training, stories-only retraining, model replace (a project copy)
 	@$(BIN)/python bench/training.py
 
-soak: venv train system ## faults on 2 replicas behind HAProxy, own PostgreSQL/Redis/RabbitMQ (~30 min)
+soak: venv train system ## faults on 2 replicas behind HAProxy, own PostgreSQL/Redis/RabbitMQ (~10-20 min)
 	@$(BIN)/python bench/soak.py
 
 clean:
