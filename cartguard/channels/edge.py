@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from cartguard.channels import tokenize as pii_edge
 from cartguard.monitoring import metrics, signals
 from cartguard.pii import policy
+from cartguard.pii.spans import Span
 from cartguard.shop.db import session_scope
 from cartguard.stepup.service import code_pending
 
@@ -110,7 +111,7 @@ def _protected(result: pii_edge.EdgeResult, conversation_id: str | None) -> Prot
     return Protected(text=result.text, pii_removed=tuple(sorted(labels)))
 
 
-def _detect_or_redact(text: str, expect: frozenset[str]) -> pii_edge.EdgeResult | list:
+def _detect_or_redact(text: str, expect: frozenset[str]) -> pii_edge.EdgeResult | list[Span]:
     """On the detector's lane: the finished result, or the spans when tokens need the vault."""
     spans = pii_edge.detect_incoming(text, expect)
     if pii_edge.needs_vault(spans):

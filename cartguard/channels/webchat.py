@@ -595,7 +595,7 @@ class SecureSocketIOInput(SocketIOInput):
         A message the widget named (``message_id``) gets a receipt once written down; a copy
         it sent again for want of one is not answered twice (see :mod:`.inflight`).
         """
-        client_id = client_message_id(data) if turn_id is None else None
+        client_id = client_message_id(data) if turn_id is None and sock.ticket else None
         if client_id is not None and sock.ticket is not None:
             turn_id = turn_id_for(sock.ticket.conversation_id, client_id)
             if data.get("resent") is True and await self._handled_before(
@@ -610,7 +610,7 @@ class SecureSocketIOInput(SocketIOInput):
             logger.exception("webchat: could not seal a message in flight")
             await self._say(sid, replies.UNAVAILABLE)
             return
-        if client_id is not None and sock.ticket is not None:
+        if client_id is not None:
             await self._receipt(sid, client_id)
         try:
             await self._accept(sid, sock, data, on_new_message, turn.turn_id if turn else turn_id)

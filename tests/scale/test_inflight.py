@@ -56,6 +56,15 @@ class _Dies:
         await self.released.wait()  # the process is "dead": set only when the test ends
 
 
+def _tracker_store(stored: list[Any]) -> SimpleNamespace:
+    """A tracker store whose conversation holds ``stored`` (as it is when asked)."""
+
+    async def retrieve(_conversation_id: str) -> Any:
+        return SimpleNamespace(events=list(stored))
+
+    return SimpleNamespace(retrieve=retrieve)
+
+
 async def _killed_mid_turn(
     pair: TwoReplicas, monkeypatch: pytest.MonkeyPatch, text: str, token: str | None, dies: _Dies
 ) -> str:
@@ -142,12 +151,7 @@ async def test_a_turn_the_dead_replica_had_stored_is_not_handled_twice_but_its_a
             BotUttered("It is cancelled.", {"buttons": [{"title": "OK", "payload": "/affirm"}]})
         )
 
-    async def retrieve(_conversation_id: str) -> Any:
-        return SimpleNamespace(events=list(stored))
-
-    monkeypatch.setattr(
-        replicas.b.agent, "tracker_store", SimpleNamespace(retrieve=retrieve), raising=False
-    )
+    monkeypatch.setattr(replicas.b.agent, "tracker_store", _tracker_store(stored), raising=False)
     dies = _Dies(before=save)
     try:
         ticket = await _killed_mid_turn(replicas, monkeypatch, "cancel it", token, dies)
@@ -180,13 +184,8 @@ async def test_answers_still_in_a_killed_replica_s_send_queue_are_sent_again_els
         stored.append(UserUttered(message.text, message_id=message.message_id))
         stored.append(BotUttered("It is cancelled."))
 
-    async def retrieve(_conversation_id: str) -> Any:
-        return SimpleNamespace(events=list(stored))
-
     monkeypatch.setattr(replicas.a.agent, "handle_message", answer_and_store)
-    monkeypatch.setattr(
-        replicas.b.agent, "tracker_store", SimpleNamespace(retrieve=retrieve), raising=False
-    )
+    monkeypatch.setattr(replicas.b.agent, "tracker_store", _tracker_store(stored), raising=False)
     sio_a = replicas.a.channel.sio
     eio_sid = sio_a.manager.eio_sid_from_sid(shopper.sio.get_sid(), "/")
     stuck = asyncio.Queue()  # the socket's next poll never comes: what is queued stays there
@@ -310,13 +309,6 @@ async def test_a_message_the_vault_cannot_seal_is_refused_not_recorded_in_clear(
 # --- receipts: what the widget sends again, and what a copy must not do twice ---------------
 
 
-async def _retrieve_from(stored: list[Any]) -> Callable[[str], Awaitable[Any]]:
-    async def retrieve(_conversation_id: str) -> Any:
-        return SimpleNamespace(events=list(stored))
-
-    return retrieve
-
-
 async def test_a_named_message_gets_its_receipt_ahead_of_its_answer(
     replicas,  # noqa: F811
     channel_db,  # noqa: F811
@@ -388,7 +380,7 @@ async def test_a_copy_of_a_message_already_stored_is_not_answered_again(
     monkeypatch.setattr(
         replicas.b.agent,
         "tracker_store",
-        SimpleNamespace(retrieve=await _retrieve_from(stored)),
+        _tracker_store(stored),
         raising=False,
     )
     ticket = shopper.session_id

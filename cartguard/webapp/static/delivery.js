@@ -100,8 +100,11 @@
       socket.emit(event, data);
       return;
     }
-    var entry = { data: Object.assign({}, data, { message_id: newId() }), sent: false, at: 0 };
-    entry.at = Date.now();
+    var entry = {
+      data: Object.assign({}, data, { message_id: newId() }),
+      sent: false,
+      at: Date.now()
+    };
     held.push(entry);
     prune();
     if (confirmed && socket.connected) {
