@@ -583,11 +583,11 @@ async def converse(
                     # the shopper says it again (and those replies count as lost).
                     conversation.reconnects += 1
                     await resume()
-                    if await_replays and await shopper.send_again():
-                        conversation.resent += 1
                     if not await_replays:  # no replica died: the shopper says it again
                         conversation.replies_lost += missing.expected - len(missing.got)
                         continue
+                    if await shopper.send_again():
+                        conversation.resent += 1
                     replayed = await shopper.collect(expected, shopper.reply_timeout)
                     if len(replayed) == expected or (
                         replayed and replayed[-1] in _degraded_answers()

@@ -67,9 +67,14 @@ class Protected:
     pii_removed: tuple[str, ...]
 
 
+def _worth_asking(conversation_id: str | None, text: str) -> bool:
+    """Whether the database could change how ``text`` is read (it might hold a code)."""
+    return bool(conversation_id and _MAYBE_CODE.search(text))
+
+
 def expected_in(conversation_id: str | None, text: str) -> frozenset[str]:
     """What the dialogue waits for in this conversation, from the shop database."""
-    if not conversation_id or not _MAYBE_CODE.search(text):
+    if not _worth_asking(conversation_id, text):
         return frozenset()
     with session_scope() as session:
         pending = code_pending(session, conversation_id)
@@ -140,7 +145,7 @@ async def protect(text: str, *, customer_id: int | None, conversation_id: str | 
     loop = asyncio.get_running_loop()
     try:
         expect: frozenset[str] = frozenset()
-        if conversation_id and _MAYBE_CODE.search(text):
+        if _worth_asking(conversation_id, text):  # else no thread hop for nothing
             expect = await loop.run_in_executor(_db_lane, expected_in, conversation_id, text)
         step = await loop.run_in_executor(lane, _detect_or_redact, text, expect)
         if isinstance(step, pii_edge.EdgeResult):

@@ -49,7 +49,7 @@ def protect_incoming(
 
 def detect_incoming(text: str, expect: Iterable[str] = ()) -> list[Span]:
     """What :func:`protect_incoming` would replace (CPU only: no database)."""
-    return list(detect(text, expect))
+    return detect(text, expect)
 
 
 def needs_vault(spans: Iterable[Span]) -> bool:

@@ -22,7 +22,7 @@
   var MAX_HELD = 20;
 
   var held = []; // {data, sent, at}: messages without a receipt, oldest first
-  var watched = typeof WeakSet === "function" ? new WeakSet() : null;
+  var watched = new WeakSet(); // the sockets whose events we listen to
   var confirmed = false; // the current connection has its session confirmed
   var receiptsSeen = false; // the server sends receipts: copies are safe to send
 
@@ -59,14 +59,10 @@
   }
 
   function watch(socket) {
-    if (watched ? watched.has(socket) : socket.__cartguardWatched) {
+    if (watched.has(socket)) {
       return;
     }
-    if (watched) {
-      watched.add(socket);
-    } else {
-      socket.__cartguardWatched = true;
-    }
+    watched.add(socket);
     // the widget sends messages only once its session is confirmed
     confirmed = socket.connected;
     socket.on(RECEIPT, function (body) {
